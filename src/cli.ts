@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+import { runPreviewCommand } from './commands/preview.js';
+import { runServeCommand } from './commands/serve.js';
+import { USAGE_ERROR } from './commands/io.js';
+import { runCertsCommand } from './tls/certs-command.js';
+
+const USAGE = `Usage: image-locality <command> [options]
+
+Commands:
+  serve     Serve the mutating admission webhook over HTTPS
+  certs     Make a CA and a serving certificate for the webhook
+  preview   Show offline what the webhook would do to a pod
+
+Run 'image-locality <command> --help' for a command's options.
+`;
+
+const commands: Record<string, (argv: string[]) => Promise<number>> = {
+  serve: runServeCommand,
+  certs: runCertsCommand,
+  preview: runPreviewCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE);
+    return name === undefined ? USAGE_ERROR : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`image-locality: unknown command "${name}"\n\n${USAGE}`);
+    return USAGE_ERROR;
+  }
+  return command(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`image-locality: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

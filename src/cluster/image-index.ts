@@ -1,0 +1,197 @@
+import type { V1Node, V1Taint } from '@kubernetes/client-node';
+import { nodeImageKey } from '../images/reference.js';
+import type { Labels, NodeFacts } from '../scheduling/node-selection.js';
+
+/** What the index knows about one node: enough to judge eligibility and score it. */
+export interface IndexedNode extends NodeFacts {
+  /** Not cordoned and Ready: the scheduler would consider it for a new pod. */
+  schedulable: boolean;
+  /** Normalized image key -> size in bytes, from node status and warm records. */
+  images: ReadonlyMap<string, number>;
+}
+
+/** Read side of the index, all that admission needs. */
+export interface ImageLocalityView {
+  holdersOf(imageKey: string): ReadonlyMap<string, number> | undefined;
+  node(name: string): IndexedNode | undefined;
+  allNodes(): Iterable<IndexedNode>;
+  readonly nodeCount: number;
+  readonly imageCount: number;
+}
+
+interface MutableNode {
+  name: string;
+  labels: Labels;
+  taints: readonly V1Taint[];
+  schedulable: boolean;
+  /** Images the kubelet reports in node.status.images. */
+  reported: Map<string, number>;
+  /**
+   * Images this product pulled onto the node. The kubelet only reports the largest
+   * images of a node (50 by default), so a warmed small image may never show up in
+   * status; the record keeps it visible to the index until the node goes away.
+   */
+  warmed: Map<string, number>;
+  /** Union of reported and warmed; what the rest of the product reads. */
+  images: Map<string, number>;
+}
+
+const NAME_CACHE_LIMIT = 200_000;
+
+/**
+ * Normalized image -> nodes holding it (with sizes), kept up to date one node at a
+ * time. Every update is applied in one synchronous step, so a reader on the same
+ * event loop never sees a node half-updated.
+ */
+export class ImageIndex implements ImageLocalityView {
+  private readonly holders = new Map<string, Map<string, number>>();
+  private readonly nodes = new Map<string, MutableNode>();
+  /** Node status names repeat across thousands of nodes; parse each once. */
+  private readonly keyOfName = new Map<string, string | null>();
+
+  get nodeCount(): number {
+    return this.nodes.size;
+  }
+
+  get imageCount(): number {
+    return this.holders.size;
+  }
+
+  holdersOf(imageKey: string): ReadonlyMap<string, number> | undefined {
+    return this.holders.get(imageKey);
+  }
+
+  node(name: string): IndexedNode | undefined {
+    return this.nodes.get(name);
+  }
+
+  allNodes(): Iterable<IndexedNode> {
+    return this.nodes.values();
+  }
+
+  nodeNames(): string[] {
+    return [...this.nodes.keys()];
+  }
+
+  upsertNode(node: V1Node): void {
+    const name = node.metadata?.name;
+    if (typeof name !== 'string' || name === '') return;
+    const previous = this.nodes.get(name);
+    const next: MutableNode = {
+      name,
+      labels: { ...(node.metadata?.labels ?? {}) },
+      taints: Array.isArray(node.spec?.taints) ? node.spec.taints : [],
+      schedulable: isSchedulable(node),
+      reported: this.reportedImages(node),
+      warmed: previous?.warmed ?? new Map(),
+      images: new Map(),
+    };
+    // A warmed image that the kubelet now reports no longer needs its own record.
+    for (const key of next.reported.keys()) next.warmed.delete(key);
+    next.images = union(next.reported, next.warmed);
+    this.replaceImages(name, previous?.images, next.images);
+    this.nodes.set(name, next);
+  }
+
+  removeNode(name: string): void {
+    const previous = this.nodes.get(name);
+    if (!previous) return;
+    this.replaceImages(name, previous.images, new Map());
+    this.nodes.delete(name);
+  }
+
+  /** Rebuild from a full list, dropping nodes that are no longer present. */
+  replaceAll(nodes: readonly V1Node[]): void {
+    const seen = new Set<string>();
+    for (const node of nodes) {
+      const name = node.metadata?.name;
+      if (typeof name === 'string') seen.add(name);
+      this.upsertNode(node);
+    }
+    for (const name of [...this.nodes.keys()]) {
+      if (!seen.has(name)) this.removeNode(name);
+    }
+  }
+
+  /** Remember that this product pulled an image onto a node. */
+  recordWarmed(nodeName: string, imageKey: string, sizeBytes: number): void {
+    const node = this.nodes.get(nodeName);
+    if (!node || node.reported.has(imageKey)) return;
+    node.warmed.set(imageKey, sizeBytes);
+    const images = union(node.reported, node.warmed);
+    this.replaceImages(nodeName, node.images, images);
+    node.images = images;
+  }
+
+  /** Forget a warm record, e.g. when a pull later reports the image missing. */
+  forgetWarmed(nodeName: string, imageKey: string): void {
+    const node = this.nodes.get(nodeName);
+    if (!node || !node.warmed.delete(imageKey)) return;
+    const images = union(node.reported, node.warmed);
+    this.replaceImages(nodeName, node.images, images);
+    node.images = images;
+  }
+
+  private reportedImages(node: V1Node): Map<string, number> {
+    const images = new Map<string, number>();
+    const entries = node.status?.images;
+    if (!Array.isArray(entries)) return images;
+    for (const entry of entries) {
+      const size = typeof entry?.sizeBytes === 'number' && entry.sizeBytes > 0 ? entry.sizeBytes : 0;
+      const names = Array.isArray(entry?.names) ? entry.names : [];
+      for (const statusName of names) {
+        if (typeof statusName !== 'string') continue;
+        const key = this.keyFor(statusName);
+        if (key !== null) images.set(key, Math.max(size, images.get(key) ?? 0));
+      }
+    }
+    return images;
+  }
+
+  private keyFor(statusName: string): string | null {
+    let key = this.keyOfName.get(statusName);
+    if (key === undefined) {
+      key = nodeImageKey(statusName) ?? null;
+      if (this.keyOfName.size >= NAME_CACHE_LIMIT) this.keyOfName.clear();
+      this.keyOfName.set(statusName, key);
+    }
+    return key;
+  }
+
+  private replaceImages(
+    nodeName: string,
+    before: ReadonlyMap<string, number> | undefined,
+    after: ReadonlyMap<string, number>,
+  ): void {
+    if (before) {
+      for (const key of before.keys()) {
+        if (after.has(key)) continue;
+        const holders = this.holders.get(key);
+        if (!holders) continue;
+        holders.delete(nodeName);
+        if (holders.size === 0) this.holders.delete(key);
+      }
+    }
+    for (const [key, size] of after) {
+      let holders = this.holders.get(key);
+      if (!holders) {
+        holders = new Map();
+        this.holders.set(key, holders);
+      }
+      holders.set(nodeName, size);
+    }
+  }
+}
+
+function union(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): Map<string, number> {
+  const out = new Map(a);
+  for (const [key, size] of b) if (!out.has(key)) out.set(key, size);
+  return out;
+}
+
+/** Cordoned or not Ready nodes get no new pods, so pointing a pod at them helps nobody. */
+export function isSchedulable(node: V1Node): boolean {
+  if (node.spec?.unschedulable === true) return false;
+  const conditions = Array.isArray(node.status?.conditions) ? node.status.conditions : [];
+  return conditions.some((c) => c?.type === 'Ready' && c.status === 'True');
+}

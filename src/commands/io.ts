@@ -1,0 +1,11 @@
+export interface CommandIO {
+  stdout: { write(chunk: string): unknown };
+  stderr: { write(chunk: string): unknown };
+}
+
+export const processIO: CommandIO = { stdout: process.stdout, stderr: process.stderr };
+
+/** Exit code for a command line that cannot be understood. */
+export const USAGE_ERROR = 2;
+/** Exit code for a valid command that failed (missing file, invalid input). */
+export const FAILURE = 1;

@@ -1,0 +1,148 @@
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { createAdmissionEndpoint } from '../admission/endpoint.js';
+import { ClusterState } from '../cluster/cluster-state.js';
+import { ClusterWatcher } from '../cluster/informers.js';
+import { loadClusterSnapshot } from '../cluster/snapshot.js';
+import { log } from '../log.js';
+import { startServer } from '../server/https-server.js';
+import type { Readiness } from '../server/types.js';
+import { FAILURE, USAGE_ERROR, processIO, type CommandIO } from './io.js';
+import { resolveOwnNamespace } from './own-namespace.js';
+
+export const SERVE_USAGE = `Usage: image-locality serve [--port N] [--cert-dir DIR] [--cluster SNAPSHOT] [--namespace NS]
+
+Serves the mutating admission webhook over HTTPS: POST /mutate, GET /healthz,
+GET /readyz, GET /metrics.
+
+  --port N             HTTPS port (default 8443)
+  --host ADDR          Address to listen on (default all)
+  --cert-dir DIR       Directory holding tls.crt and tls.key (default certs/);
+                       reloaded when the files change
+  --cluster SNAPSHOT   Serve offline from a snapshot file instead of watching a cluster
+  --namespace NS       The webhook's own namespace (default: POD_NAMESPACE, the
+                       service account's namespace, or image-locality)
+  --shutdown-delay-ms  How long /readyz reports not-ready before the listener closes
+                       on SIGTERM (default 2000)
+
+Without --cluster it uses in-cluster config or the kubeconfig (KUBECONFIG or
+~/.kube/config). With neither, it serves the bundled example snapshot and says so.
+`;
+
+/** Shipped with the package so that `npm start` works on a machine with no cluster. */
+export const EXAMPLE_SNAPSHOT = fileURLToPath(new URL('../../../examples/cluster-snapshot.yaml', import.meta.url));
+
+function clusterConfigAvailable(): boolean {
+  return (
+    Boolean(process.env['KUBERNETES_SERVICE_HOST']) ||
+    Boolean(process.env['KUBECONFIG']) ||
+    existsSync(join(homedir(), '.kube', 'config'))
+  );
+}
+
+export async function runServeCommand(argv: string[], io: CommandIO = processIO): Promise<number> {
+  let values;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        port: { type: 'string', default: '8443' },
+        host: { type: 'string' },
+        'cert-dir': { type: 'string', default: 'certs' },
+        cluster: { type: 'string' },
+        namespace: { type: 'string' },
+        'shutdown-delay-ms': { type: 'string', default: '2000' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    io.stderr.write(`image-locality serve: ${(err as Error).message}\n\n${SERVE_USAGE}`);
+    return USAGE_ERROR;
+  }
+  if (values.help) {
+    io.stdout.write(SERVE_USAGE);
+    return 0;
+  }
+  const port = Number(values.port);
+  const shutdownDelayMs = Number(values['shutdown-delay-ms']);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    io.stderr.write(`image-locality serve: --port must be an integer from 0 to 65535, not "${values.port}"\n`);
+    return USAGE_ERROR;
+  }
+  if (!Number.isFinite(shutdownDelayMs) || shutdownDelayMs < 0) {
+    io.stderr.write(`image-locality serve: --shutdown-delay-ms must be a non-negative number\n`);
+    return USAGE_ERROR;
+  }
+  const ownNamespace = resolveOwnNamespace(values.namespace);
+
+  let state: ClusterState;
+  let readiness: Readiness;
+  let watcher: ClusterWatcher | undefined;
+  try {
+    let snapshot = values.cluster;
+    if (!snapshot && !clusterConfigAvailable()) {
+      snapshot = EXAMPLE_SNAPSHOT;
+      log.warn({ snapshot }, 'no --cluster, no kubeconfig and not in a cluster: serving the bundled example snapshot');
+    }
+    if (snapshot) {
+      state = await loadClusterSnapshot(snapshot, ownNamespace);
+      readiness = { ready: () => true, reason: () => '' };
+      log.info({ snapshot, nodes: state.index.nodeCount, images: state.index.imageCount }, 'serving offline from a snapshot');
+    } else {
+      const kc = new KubeConfig();
+      kc.loadFromDefault();
+      state = new ClusterState(ownNamespace);
+      const w = new ClusterWatcher(kc, state);
+      watcher = w;
+      readiness = { ready: () => w.ready(), reason: () => w.reason() };
+      log.info({ server: kc.getCurrentCluster()?.server, namespace: ownNamespace }, 'watching the cluster');
+      void w.start();
+    }
+  } catch (err) {
+    io.stderr.write(`image-locality serve: ${(err as Error).message}\n`);
+    return FAILURE;
+  }
+
+  const endpoint = createAdmissionEndpoint({
+    // Until every watch has listed once, the view could be partial: admit unchanged.
+    context: () => (watcher && !watcher.synced() ? undefined : state.mutationContext()),
+  });
+  let server;
+  try {
+    server = await startServer({
+      port,
+      ...(values.host ? { host: values.host } : {}),
+      certDir: values['cert-dir'],
+      endpoint,
+      readiness,
+      shutdownDelayMs,
+    });
+  } catch (err) {
+    io.stderr.write(`image-locality serve: ${(err as Error).message}\n`);
+    await watcher?.stop();
+    return FAILURE;
+  }
+  log.info({ port: server.port, certDir: values['cert-dir'] }, 'serving');
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'shutting down: readiness off, draining in-flight requests');
+      void server
+        .shutdown(signal)
+        .then(() => watcher?.stop())
+        .then(() => {
+          log.info('shutdown complete');
+          resolve(0);
+        });
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
