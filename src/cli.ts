@@ -37,6 +37,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // serve has stopped its server and watches; do not wait on stray timers.
+    if (process.argv[2] === 'serve') process.exit(code);
   },
   (err: unknown) => {
     process.stderr.write(`image-locality: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);

@@ -10,6 +10,7 @@ import { ClusterWatcher } from '../cluster/informers.js';
 import { loadClusterSnapshot } from '../cluster/snapshot.js';
 import { log } from '../log.js';
 import { startServer } from '../server/https-server.js';
+import { shutdownOnSignals } from '../server/signals.js';
 import type { Readiness } from '../server/types.js';
 import { FAILURE, USAGE_ERROR, processIO, type CommandIO } from './io.js';
 import { resolveOwnNamespace } from './own-namespace.js';
@@ -128,21 +129,15 @@ export async function runServeCommand(argv: string[], io: CommandIO = processIO)
   }
   log.info({ port: server.port, certDir: values['cert-dir'] }, 'serving');
 
+  const running = server;
   return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal }, 'shutting down: readiness off, draining in-flight requests');
-      void server
-        .shutdown(signal)
-        .then(() => watcher?.stop())
-        .then(() => {
-          log.info('shutdown complete');
-          resolve(0);
-        });
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    // First signal: readiness off, drain, stop watches; a second one stops at once.
+    shutdownOnSignals(running, {
+      beforeExit: async () => {
+        await watcher?.stop();
+        log.info('shutdown complete');
+      },
+      exit: resolve,
+    });
   });
 }
