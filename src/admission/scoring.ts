@@ -46,9 +46,16 @@ export interface Ranking {
   everyEligibleNodeHoldsAll: boolean;
 }
 
+/** Per-node byte totals, reused between calls: admission is synchronous, so one buffer suffices. */
+let scratch = new Float64Array(1024);
+
 /**
  * Score nodes by the bytes of the pod's images they already hold. An image no node
  * holds has no known size and cannot favour any node, so it is left out of the total.
+ *
+ * This runs for every admitted pod against clusters of thousands of nodes, so it
+ * works on node ids and typed arrays: one pass over each image's holders, then the
+ * candidates are ordered by (score, name rank) with a native numeric sort.
  */
 export function rankNodes(
   keys: readonly string[],
@@ -56,50 +63,70 @@ export function rankNodes(
   constraints: PlacementConstraints,
   policy: CompiledPolicy,
 ): Ranking {
-  const held = new Map<string, number>();
+  const images = [];
   let totalBytes = 0;
   for (const key of keys) {
-    const holders = view.holdersOf(key);
-    if (!holders || holders.size === 0) continue;
-    // Sizes differ slightly between runtimes and nodes; the largest report is the
-    // closest to what a cold node would download. Unknown sizes still count.
-    let size = 1;
-    for (const bytes of holders.values()) if (bytes > size) size = bytes;
-    totalBytes += size;
-    for (const name of holders.keys()) held.set(name, (held.get(name) ?? 0) + size);
+    const holders = view.holderArray(key);
+    if (!holders || holders.ids.length === 0) continue;
+    images.push(holders);
+    totalBytes += holders.sizeBytes;
   }
   if (totalBytes === 0) return { ranked: [], noHolder: true, everyEligibleNodeHoldsAll: false };
 
-  const { minScore, maxNodes } = policy.policy.affinity;
-  const candidates: Array<{ name: string; score: number }> = [];
-  for (const [name, bytes] of held) {
-    const score = Math.min(1, bytes / totalBytes);
-    if (score >= minScore) candidates.push({ name, score });
-  }
-  candidates.sort((a, b) => b.score - a.score || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-
-  const ranked: ScoredNode[] = [];
-  const fullEligible = new Set<string>();
-  for (const candidate of candidates) {
-    const node = view.node(candidate.name);
-    if (!node || !node.schedulable || !podFitsNode(constraints, node)) continue;
-    if (candidate.score === 1) fullEligible.add(candidate.name);
-    if (ranked.length < maxNodes) ranked.push({ ...candidate, node });
-    else if (candidate.score < 1) break;
-  }
-
-  let everyEligibleNodeHoldsAll = false;
-  if (fullEligible.size > 0) {
-    everyEligibleNodeHoldsAll = true;
-    for (const node of view.allNodes()) {
-      if (fullEligible.has(node.name) || !node.schedulable) continue;
-      if (podFitsNode(constraints, node)) {
-        everyEligibleNodeHoldsAll = false;
-        break;
-      }
+  if (scratch.length < view.idLimit) scratch = new Float64Array(Math.max(view.idLimit, scratch.length * 2));
+  const held = scratch;
+  const touched: number[] = [];
+  for (const { ids, sizeBytes } of images) {
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i] as number;
+      if (held[id] === 0) touched.push(id);
+      held[id] = (held[id] as number) + sizeBytes;
     }
   }
-  return { ranked, noHolder: false, everyEligibleNodeHoldsAll };
+
+  try {
+    const { minScore, maxNodes } = policy.policy.affinity;
+    const ranks = view.nameRanks();
+    // Sort key: higher score first, then lower name rank. Scores are bounded by the
+    // number of distinct subsets of images, so grouping by score keeps sorts small.
+    const byScore = new Map<number, number[]>();
+    for (const id of touched) {
+      const bytes = held[id] as number;
+      if (bytes / totalBytes < minScore) continue;
+      const group = byScore.get(bytes);
+      if (group) group.push(ranks[id] as number);
+      else byScore.set(bytes, [ranks[id] as number]);
+    }
+    const idsByName = view.idsByName();
+    const ranked: ScoredNode[] = [];
+    const scores = [...byScore.keys()].sort((a, b) => b - a);
+    outer: for (const bytes of scores) {
+      const rankList = Int32Array.from(byScore.get(bytes) as number[]).sort();
+      for (const rank of rankList) {
+        const node = view.nodeById(idsByName[rank] as number);
+        if (!node || !node.schedulable || !podFitsNode(constraints, node)) continue;
+        ranked.push({ name: node.name, score: Math.min(1, bytes / totalBytes), node });
+        if (ranked.length >= maxNodes) break outer;
+      }
+    }
+
+    // Steering is pointless when every node the pod may use already holds it all.
+    // Walk nodes in name order and stop at the first eligible one that does not.
+    let everyEligibleNodeHoldsAll = ranked.length > 0 && ranked[0]?.score === 1;
+    if (everyEligibleNodeHoldsAll) {
+      for (const id of idsByName) {
+        if ((held[id] as number) >= totalBytes) continue;
+        const node = view.nodeById(id);
+        if (node && node.schedulable && podFitsNode(constraints, node)) {
+          everyEligibleNodeHoldsAll = false;
+          break;
+        }
+      }
+    }
+    return { ranked, noHolder: false, everyEligibleNodeHoldsAll };
+  } finally {
+    for (const id of touched) held[id] = 0;
+  }
 }
 
 /** Best node gets the policy weight; others in proportion to their score, never below 1. */

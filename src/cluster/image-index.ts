@@ -4,22 +4,41 @@ import type { Labels, NodeFacts } from '../scheduling/node-selection.js';
 
 /** What the index knows about one node: enough to judge eligibility and score it. */
 export interface IndexedNode extends NodeFacts {
+  /** Small integer, stable while the node exists; lets scoring use typed arrays. */
+  id: number;
   /** Not cordoned and Ready: the scheduler would consider it for a new pod. */
   schedulable: boolean;
   /** Normalized image key -> size in bytes, from node status and warm records. */
   images: ReadonlyMap<string, number>;
 }
 
+/** Holders of one image as arrays, for the admission hot path. */
+export interface HolderArray {
+  /** Node ids holding the image. */
+  ids: Int32Array;
+  /** Largest size any node reports for it (at least 1, so unknown sizes still count). */
+  sizeBytes: number;
+}
+
 /** Read side of the index, all that admission needs. */
 export interface ImageLocalityView {
   holdersOf(imageKey: string): ReadonlyMap<string, number> | undefined;
+  holderArray(imageKey: string): HolderArray | undefined;
   node(name: string): IndexedNode | undefined;
+  nodeById(id: number): IndexedNode | undefined;
+  /** Node ids ordered by node name: the deterministic tie-break. */
+  idsByName(): Int32Array;
+  /** Position of each node id in idsByName(). */
+  nameRanks(): Int32Array;
+  /** One more than the largest node id in use: the size of per-node scratch arrays. */
+  readonly idLimit: number;
   allNodes(): Iterable<IndexedNode>;
   readonly nodeCount: number;
   readonly imageCount: number;
 }
 
 interface MutableNode {
+  id: number;
   name: string;
   labels: Labels;
   taints: readonly V1Taint[];
@@ -46,6 +65,11 @@ const NAME_CACHE_LIMIT = 200_000;
 export class ImageIndex implements ImageLocalityView {
   private readonly holders = new Map<string, Map<string, number>>();
   private readonly nodes = new Map<string, MutableNode>();
+  private readonly byId: Array<MutableNode | undefined> = [];
+  private readonly freeIds: number[] = [];
+  /** Built on first use after a change, so a watch event costs nothing until a pod asks. */
+  private readonly holderArrays = new Map<string, HolderArray>();
+  private nameOrder: { ids: Int32Array; ranks: Int32Array } | undefined;
   /** Node status names repeat across thousands of nodes; parse each once. */
   private readonly keyOfName = new Map<string, string | null>();
 
@@ -65,6 +89,50 @@ export class ImageIndex implements ImageLocalityView {
     return this.nodes.get(name);
   }
 
+  nodeById(id: number): IndexedNode | undefined {
+    return this.byId[id];
+  }
+
+  get idLimit(): number {
+    return this.byId.length;
+  }
+
+  holderArray(imageKey: string): HolderArray | undefined {
+    let cached = this.holderArrays.get(imageKey);
+    if (cached) return cached;
+    const holders = this.holders.get(imageKey);
+    if (!holders) return undefined;
+    const ids = new Int32Array(holders.size);
+    let sizeBytes = 1;
+    let i = 0;
+    for (const [name, size] of holders) {
+      ids[i++] = (this.nodes.get(name) as MutableNode).id;
+      if (size > sizeBytes) sizeBytes = size;
+    }
+    cached = { ids, sizeBytes };
+    this.holderArrays.set(imageKey, cached);
+    return cached;
+  }
+
+  idsByName(): Int32Array {
+    return this.order().ids;
+  }
+
+  nameRanks(): Int32Array {
+    return this.order().ranks;
+  }
+
+  private order(): { ids: Int32Array; ranks: Int32Array } {
+    if (!this.nameOrder) {
+      const sorted = [...this.nodes.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const ids = Int32Array.from(sorted, (n) => n.id);
+      const ranks = new Int32Array(this.byId.length).fill(-1);
+      ids.forEach((id, rank) => (ranks[id] = rank));
+      this.nameOrder = { ids, ranks };
+    }
+    return this.nameOrder;
+  }
+
   allNodes(): Iterable<IndexedNode> {
     return this.nodes.values();
   }
@@ -78,6 +146,7 @@ export class ImageIndex implements ImageLocalityView {
     if (typeof name !== 'string' || name === '') return;
     const previous = this.nodes.get(name);
     const next: MutableNode = {
+      id: previous?.id ?? this.allocateId(),
       name,
       labels: { ...(node.metadata?.labels ?? {}) },
       taints: Array.isArray(node.spec?.taints) ? node.spec.taints : [],
@@ -91,6 +160,12 @@ export class ImageIndex implements ImageLocalityView {
     next.images = union(next.reported, next.warmed);
     this.replaceImages(name, previous?.images, next.images);
     this.nodes.set(name, next);
+    this.byId[next.id] = next;
+    if (!previous) this.nameOrder = undefined;
+  }
+
+  private allocateId(): number {
+    return this.freeIds.pop() ?? this.byId.length;
   }
 
   removeNode(name: string): void {
@@ -98,6 +173,9 @@ export class ImageIndex implements ImageLocalityView {
     if (!previous) return;
     this.replaceImages(name, previous.images, new Map());
     this.nodes.delete(name);
+    this.byId[previous.id] = undefined;
+    this.freeIds.push(previous.id);
+    this.nameOrder = undefined;
   }
 
   /** Rebuild from a full list, dropping nodes that are no longer present. */
@@ -168,6 +246,7 @@ export class ImageIndex implements ImageLocalityView {
         if (after.has(key)) continue;
         const holders = this.holders.get(key);
         if (!holders) continue;
+        this.holderArrays.delete(key);
         holders.delete(nodeName);
         if (holders.size === 0) this.holders.delete(key);
       }
@@ -178,7 +257,10 @@ export class ImageIndex implements ImageLocalityView {
         holders = new Map();
         this.holders.set(key, holders);
       }
-      holders.set(nodeName, size);
+      if (holders.get(nodeName) !== size) {
+        holders.set(nodeName, size);
+        this.holderArrays.delete(key);
+      }
     }
   }
 }

@@ -1,0 +1,178 @@
+/**
+ * `npm run bench`: requests/s and latency of the webhook against a do-nothing
+ * express handler, measured in the same run on the same machine, plus the
+ * in-process cost of one admission decision on a 5,000-node cluster.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { createServer } from 'node:net';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { createAdmissionEndpoint } from '../src/admission/endpoint.js';
+import { decidePodMutation } from '../src/admission/mutate-pod.js';
+import { clusterStateFromText } from '../src/cluster/snapshot.js';
+import { log } from '../src/log.js';
+import { runCertsCommand } from '../src/tls/certs-command.js';
+import { generateSnapshot, imageCatalogue, podReview, prng } from './workload.js';
+
+const NODES = Number(process.env['BENCH_NODES'] ?? 5000);
+const IMAGES_PER_NODE = 50;
+const CONNECTIONS = 32;
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 8);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 2);
+const here = fileURLToPath(new URL('.', import.meta.url));
+const cli = join(here, '..', 'src', 'cli.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function waitHealthy(port: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const req = request({ host: '127.0.0.1', port, path: '/healthz', rejectUnauthorized: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on('error', () => resolve(false));
+      req.end();
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('server did not become healthy');
+}
+
+interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+async function load(port: number, bodies: string[], seconds: number): Promise<LoadResult> {
+  const result = await autocannon({
+    url: `https://127.0.0.1:${port}/mutate`,
+    connections: CONNECTIONS,
+    duration: seconds,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    requests: bodies.map((body) => ({ method: 'POST', path: '/mutate', body })),
+  });
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+async function main(): Promise<void> {
+  log.level = 'warn';
+  const dir = mkdtempSync(join(tmpdir(), 'image-locality-bench-'));
+  const children: ChildProcess[] = [];
+  try {
+    const random = prng(42);
+    const catalogue = imageCatalogue(2000, random);
+    const snapshotText = JSON.stringify(generateSnapshot({ nodes: NODES, imagesPerNode: IMAGES_PER_NODE, catalogue, seed: 7 }));
+    const snapshotFile = join(dir, 'snapshot.json');
+    writeFileSync(snapshotFile, snapshotText);
+    const reviews = Array.from({ length: 64 }, (_, i) => podReview(i, catalogue, random));
+    const bodies = reviews.map((r) => JSON.stringify(r));
+    const certDir = join(dir, 'certs');
+    await runCertsCommand(['--out', certDir, '--ip', '127.0.0.1'], { stdout: { write: () => true }, stderr: process.stderr });
+
+    // In-process cost first, with the machine otherwise idle.
+    const loadStarted = performance.now();
+    const state = clusterStateFromText(snapshotText, snapshotFile, 'image-locality');
+    const loadMs = performance.now() - loadStarted;
+    const context = state.mutationContext();
+    const endpoint = createAdmissionEndpoint({ context: () => context });
+    const inputs = reviews.map((r) => {
+      const req = r['request'] as Record<string, unknown>;
+      return { operation: 'CREATE', namespace: 'bench', kind: { group: '', version: 'v1', kind: 'Pod' }, pod: req['object'] };
+    });
+    const outcomes = new Map<string, number>();
+    for (const input of inputs) {
+      const outcome = decidePodMutation(input, context).outcome;
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    }
+    const time = (iterations: number, fn: (i: number) => void): number => {
+      for (let i = 0; i < 200; i++) fn(i);
+      const start = performance.now();
+      for (let i = 0; i < iterations; i++) fn(i);
+      return ((performance.now() - start) * 1000) / iterations;
+    };
+    const decideUs = time(5000, (i) => decidePodMutation(inputs[i % inputs.length] as (typeof inputs)[number], context));
+    const reviewUs = time(5000, (i) => endpoint.review(Buffer.from(bodies[i % bodies.length] as string)));
+
+    // Over HTTPS: product and baseline each in their own process, alternating rounds.
+    const productPort = await freePort();
+    const baselinePort = await freePort();
+    const product = spawn(process.execPath, [cli, 'serve', '--cluster', snapshotFile, '--cert-dir', certDir, '--port', String(productPort), '--host', '127.0.0.1'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, LOG_LEVEL: 'warn' },
+    });
+    const baseline = spawn(process.execPath, [join(here, 'baseline-server.js'), certDir, String(baselinePort)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    children.push(product, baseline);
+    await Promise.all([waitHealthy(productPort, product), waitHealthy(baselinePort, baseline)]);
+    await load(productPort, bodies, 2);
+    await load(baselinePort, bodies, 2);
+    const productRuns: LoadResult[] = [];
+    const baselineRuns: LoadResult[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      baselineRuns.push(await load(baselinePort, bodies, SECONDS));
+      productRuns.push(await load(productPort, bodies, SECONDS));
+    }
+    const summarize = (runs: LoadResult[]) => ({
+      rps: median(runs.map((r) => r.rps)),
+      p50: median(runs.map((r) => r.p50)),
+      p99: median(runs.map((r) => r.p99)),
+      failures: runs.reduce((n, r) => n + r.errors + r.non2xx, 0),
+    });
+    const p = summarize(productRuns);
+    const b = summarize(baselineRuns);
+    const cpu = cpus();
+    const lines = [
+      `machine: ${cpu.length} x ${cpu[0]?.model ?? 'unknown cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+      `cluster: ${state.index.nodeCount} nodes x ${IMAGES_PER_NODE} images (${state.index.imageCount} distinct image keys), snapshot loaded in ${loadMs.toFixed(0)} ms`,
+      `workload: ${bodies.length} distinct pod reviews of ~${Math.round(bodies.reduce((n, s) => n + s.length, 0) / bodies.length / 1024)} KB; outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`,
+      `load: HTTPS keep-alive, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${SECONDS}s, medians`,
+      '',
+      '| target | requests/s | p50 ms | p99 ms | failed |',
+      '| --- | ---: | ---: | ---: | ---: |',
+      `| do-nothing express 5 handler | ${b.rps.toFixed(0)} | ${b.p50} | ${b.p99} | ${b.failures} |`,
+      `| image-locality serve (offline) | ${p.rps.toFixed(0)} | ${p.p50} | ${p.p99} | ${p.failures} |`,
+      '',
+      `ratio image-locality / baseline requests/s: ${(p.rps / b.rps).toFixed(2)} (target >= 0.80)`,
+      `in-process: decision ${decideUs.toFixed(1)} us/pod; full review (decode, decide, check patch, encode) ${reviewUs.toFixed(1)} us/pod`,
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,98 @@
+import { expect } from 'chai';
+import { ImageIndex } from '../../src/cluster/image-index.js';
+import { DIGEST_A, containerdImage, makeNode } from '../support/objects.js';
+
+const NGINX = 'docker.io/library/nginx:1.25';
+const NGINX_DIGEST = `docker.io/library/nginx@${DIGEST_A}`;
+
+function holders(index: ImageIndex, key: string): string[] {
+  return [...(index.holdersOf(key)?.keys() ?? [])].sort();
+}
+
+function holderNamesFromArray(index: ImageIndex, key: string): string[] {
+  const array = index.holderArray(key);
+  return array ? [...array.ids].map((id) => index.nodeById(id)?.name ?? '?').sort() : [];
+}
+
+describe('ImageIndex', () => {
+  it('indexes both the tag and the digest names a runtime reports', () => {
+    const index = new ImageIndex();
+    index.upsertNode(makeNode({ name: 'a', images: [containerdImage(NGINX, 70, DIGEST_A)] }));
+    expect(holders(index, NGINX)).to.deep.equal(['a']);
+    expect(holders(index, NGINX_DIGEST)).to.deep.equal(['a']);
+    expect(index.holdersOf(NGINX)?.get('a')).to.equal(70);
+  });
+
+  it('ignores <none> names and unparseable entries without failing', () => {
+    const index = new ImageIndex();
+    const node = makeNode({ name: 'a' });
+    (node.status as { images: unknown }).images = [
+      { names: ['<none>@<none>', '<none>:<none>'], sizeBytes: 5 },
+      { names: ['NOT VALID'], sizeBytes: 5 },
+      { names: null },
+      null,
+      { names: [NGINX], sizeBytes: 'big' },
+    ];
+    index.upsertNode(node);
+    expect(index.imageCount).to.equal(1);
+    expect(holders(index, NGINX)).to.deep.equal(['a']);
+  });
+
+  it('applies updates incrementally: images that left a node leave the index', () => {
+    const index = new ImageIndex();
+    index.upsertNode(makeNode({ name: 'a', images: [containerdImage(NGINX, 70), containerdImage('docker.io/library/redis:7', 30)] }));
+    index.upsertNode(makeNode({ name: 'b', images: [containerdImage(NGINX, 70)] }));
+    expect(holderNamesFromArray(index, NGINX)).to.deep.equal(['a', 'b']);
+    index.upsertNode(makeNode({ name: 'a', images: [containerdImage('docker.io/library/redis:7', 30)] }));
+    expect(holders(index, NGINX)).to.deep.equal(['b']);
+    expect(holderNamesFromArray(index, NGINX)).to.deep.equal(['b']);
+    index.removeNode('b');
+    expect(index.holdersOf(NGINX)).to.equal(undefined);
+    expect(index.holderArray(NGINX)).to.equal(undefined);
+    expect(index.nodeCount).to.equal(1);
+  });
+
+  it('replaceAll drops nodes that are gone', () => {
+    const index = new ImageIndex();
+    index.replaceAll([makeNode({ name: 'a', images: [containerdImage(NGINX, 1)] }), makeNode({ name: 'b' })]);
+    index.replaceAll([makeNode({ name: 'b' })]);
+    expect(index.nodeCount).to.equal(1);
+    expect(index.imageCount).to.equal(0);
+  });
+
+  it('tracks schedulability: cordoned and NotReady nodes are not schedulable', () => {
+    const index = new ImageIndex();
+    index.replaceAll([makeNode({ name: 'ok' }), makeNode({ name: 'cordoned', unschedulable: true }), makeNode({ name: 'down', ready: false })]);
+    expect(index.node('ok')?.schedulable).to.equal(true);
+    expect(index.node('cordoned')?.schedulable).to.equal(false);
+    expect(index.node('down')?.schedulable).to.equal(false);
+  });
+
+  it('orders node ids by name and keeps the order right after nodes come and go', () => {
+    const index = new ImageIndex();
+    for (const name of ['c', 'a', 'b']) index.upsertNode(makeNode({ name }));
+    const names = () => [...index.idsByName()].map((id) => index.nodeById(id)?.name);
+    expect(names()).to.deep.equal(['a', 'b', 'c']);
+    index.removeNode('a');
+    index.upsertNode(makeNode({ name: 'aa' }));
+    expect(names()).to.deep.equal(['aa', 'b', 'c']);
+    const ranks = index.nameRanks();
+    expect(ranks[index.node('b')?.id as number]).to.equal(1);
+  });
+
+  it('keeps warm records for images the node status does not list, until the kubelet reports them', () => {
+    const index = new ImageIndex();
+    index.upsertNode(makeNode({ name: 'a' }));
+    index.recordWarmed('a', 'docker.io/library/tiny:1', 1000);
+    expect(holders(index, 'docker.io/library/tiny:1')).to.deep.equal(['a']);
+    // A status update that still omits the image (beyond the 50-image cap) keeps the record.
+    index.upsertNode(makeNode({ name: 'a', images: [containerdImage(NGINX, 5)] }));
+    expect(holders(index, 'docker.io/library/tiny:1')).to.deep.equal(['a']);
+    index.forgetWarmed('a', 'docker.io/library/tiny:1');
+    expect(index.holdersOf('docker.io/library/tiny:1')).to.equal(undefined);
+    index.recordWarmed('a', 'docker.io/library/tiny:1', 1000);
+    index.removeNode('a');
+    index.upsertNode(makeNode({ name: 'a' }));
+    expect(index.holdersOf('docker.io/library/tiny:1')).to.equal(undefined);
+  });
+});
