@@ -1,0 +1,156 @@
+import { expect } from 'chai';
+import type { V1Taint } from '@kubernetes/client-node';
+import { ImageIndex, type IndexedNode } from '../../src/cluster/image-index.js';
+import { placementConstraintsOf, type PlacementConstraints } from '../../src/scheduling/node-selection.js';
+import { cacheTargetNodes, eligibleNodes } from '../../src/warm/eligibility.js';
+import { makeNode } from '../support/objects.js';
+
+let nextId = 0;
+
+/** An IndexedNode as the index would hold it; schedulable unless said otherwise. */
+function node(name: string, extra: { labels?: Record<string, string>; taints?: V1Taint[]; schedulable?: boolean } = {}): IndexedNode {
+  return {
+    id: nextId++,
+    name,
+    labels: { 'kubernetes.io/hostname': name, ...(extra.labels ?? {}) },
+    taints: extra.taints ?? [],
+    schedulable: extra.schedulable ?? true,
+    images: new Map(),
+  };
+}
+
+const NONE: PlacementConstraints = { nodeSelector: undefined, requiredTerms: undefined, tolerations: undefined };
+
+function names(nodes: IndexedNode[]): string[] {
+  return nodes.map((n) => n.name);
+}
+
+const gpuTaint: V1Taint = { key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' };
+
+describe('warm/eligibility', () => {
+  describe('eligibleNodes', () => {
+    it('returns every schedulable node, sorted by name whatever the input order', () => {
+      const nodes = [node('node-c'), node('node-a'), node('node-B'), node('node-b')];
+      // Code-point order: uppercase sorts before lowercase, the same on every locale.
+      expect(names(eligibleNodes(NONE, nodes))).to.deep.equal(['node-B', 'node-a', 'node-b', 'node-c']);
+    });
+
+    it('accepts any iterable, such as the index itself', () => {
+      const nodes = new Map([['x', node('x')], ['y', node('y')]]);
+      expect(names(eligibleNodes(NONE, nodes.values()))).to.deep.equal(['x', 'y']);
+    });
+
+    it('leaves out cordoned nodes even when they fit', () => {
+      const nodes = [node('a'), node('b', { schedulable: false })];
+      expect(names(eligibleNodes(NONE, nodes))).to.deep.equal(['a']);
+    });
+
+    it('leaves out cordoned and NotReady nodes as the real index reports them', () => {
+      const index = new ImageIndex();
+      index.replaceAll([
+        makeNode({ name: 'ready' }),
+        makeNode({ name: 'cordoned', unschedulable: true }),
+        makeNode({ name: 'not-ready', ready: false }),
+      ]);
+      expect(names(eligibleNodes(NONE, index.allNodes()))).to.deep.equal(['ready']);
+    });
+
+    it('honours the node selector', () => {
+      const nodes = [node('a', { labels: { pool: 'gpu' } }), node('b', { labels: { pool: 'cpu' } }), node('c')];
+      const constraints = placementConstraintsOf({ nodeSelector: { pool: 'gpu' } });
+      expect(names(eligibleNodes(constraints, nodes))).to.deep.equal(['a']);
+    });
+
+    it('honours required node affinity: terms are ORed, expressions ANDed, matchFields by name', () => {
+      const nodes = [
+        node('a', { labels: { zone: 'z1', disk: 'ssd' } }),
+        node('b', { labels: { zone: 'z1', disk: 'hdd' } }),
+        node('c', { labels: { zone: 'z2' } }),
+        node('d', { labels: { zone: 'z3' } }),
+      ];
+      const constraints = placementConstraintsOf({
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [
+                {
+                  matchExpressions: [
+                    { key: 'zone', operator: 'In', values: ['z1'] },
+                    { key: 'disk', operator: 'NotIn', values: ['hdd'] },
+                  ],
+                },
+                { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['d'] }] },
+              ],
+            },
+          },
+        },
+      });
+      expect(names(eligibleNodes(constraints, nodes))).to.deep.equal(['a', 'd']);
+    });
+
+    it('keeps pods without tolerations off NoSchedule and NoExecute taints, not PreferNoSchedule', () => {
+      const nodes = [
+        node('plain'),
+        node('gpu', { taints: [gpuTaint] }),
+        node('draining', { taints: [{ key: 'maintenance', effect: 'NoExecute' }] }),
+        node('soft', { taints: [{ key: 'spot', effect: 'PreferNoSchedule' }] }),
+      ];
+      expect(names(eligibleNodes(NONE, nodes))).to.deep.equal(['plain', 'soft']);
+    });
+
+    it('lets tolerations in: Equal with value, Exists by key, Exists for everything', () => {
+      const nodes = [node('plain'), node('gpu', { taints: [gpuTaint] }), node('other', { taints: [{ key: 'dedicated', value: 'db', effect: 'NoSchedule' }] })];
+      const equal = placementConstraintsOf({ tolerations: [{ key: 'nvidia.com/gpu', operator: 'Equal', value: 'present', effect: 'NoSchedule' }] });
+      expect(names(eligibleNodes(equal, nodes))).to.deep.equal(['gpu', 'plain']);
+      const wrongValue = placementConstraintsOf({ tolerations: [{ key: 'nvidia.com/gpu', value: 'absent' }] });
+      expect(names(eligibleNodes(wrongValue, nodes))).to.deep.equal(['plain']);
+      const exists = placementConstraintsOf({ tolerations: [{ key: 'dedicated', operator: 'Exists' }] });
+      expect(names(eligibleNodes(exists, nodes))).to.deep.equal(['other', 'plain']);
+      const everything = placementConstraintsOf({ tolerations: [{ operator: 'Exists' }] });
+      expect(names(eligibleNodes(everything, nodes))).to.deep.equal(['gpu', 'other', 'plain']);
+    });
+
+    it('combines selector, affinity and taints: a node must pass all three', () => {
+      const nodes = [
+        node('a', { labels: { pool: 'gpu', zone: 'z1' }, taints: [gpuTaint] }),
+        node('b', { labels: { pool: 'gpu', zone: 'z2' }, taints: [gpuTaint] }),
+        node('c', { labels: { pool: 'gpu', zone: 'z1' }, taints: [{ key: 'other', effect: 'NoSchedule' }] }),
+        node('d', { labels: { pool: 'cpu', zone: 'z1' } }),
+        node('e', { labels: { pool: 'gpu', zone: 'z1' }, taints: [gpuTaint], schedulable: false }),
+      ];
+      const constraints = placementConstraintsOf({
+        nodeSelector: { pool: 'gpu' },
+        affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone', operator: 'In', values: ['z1'] }] }] } } },
+        tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
+      });
+      expect(names(eligibleNodes(constraints, nodes))).to.deep.equal(['a']);
+    });
+
+    it('returns nothing for an empty cluster', () => {
+      expect(eligibleNodes(NONE, [])).to.deep.equal([]);
+    });
+  });
+
+  describe('cacheTargetNodes', () => {
+    const nodes = [
+      node('cpu-1', { labels: { pool: 'cpu' } }),
+      node('gpu-1', { labels: { pool: 'gpu' }, taints: [gpuTaint] }),
+      node('gpu-2', { labels: { pool: 'gpu' }, taints: [gpuTaint], schedulable: false }),
+      node('cpu-2', { labels: { pool: 'cpu' } }),
+    ];
+
+    it('targets every untainted schedulable node when the cache has no selector', () => {
+      expect(names(cacheTargetNodes({}, nodes))).to.deep.equal(['cpu-1', 'cpu-2']);
+    });
+
+    it('targets the nodes its nodeSelector picks', () => {
+      expect(names(cacheTargetNodes({ nodeSelector: { pool: 'cpu' } }, nodes))).to.deep.equal(['cpu-1', 'cpu-2']);
+    });
+
+    it('reaches tainted pools only with tolerations, and never cordoned nodes', () => {
+      expect(names(cacheTargetNodes({ nodeSelector: { pool: 'gpu' } }, nodes))).to.deep.equal([]);
+      const spec = { nodeSelector: { pool: 'gpu' }, tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists' }] };
+      expect(names(cacheTargetNodes(spec, nodes))).to.deep.equal(['gpu-1']);
+    });
+  });
+});

@@ -1,0 +1,3 @@
+module image-locality.dev/tools/exit0
+
+go 1.22
