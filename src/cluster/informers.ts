@@ -13,6 +13,12 @@ import { log } from '../log.js';
 import { POLICY_CONFIGMAP_NAME, parsePolicyConfigMap } from '../policy/policy.js';
 import type { ClusterState } from './cluster-state.js';
 
+export const DEFAULT_WATCHER_OPTIONS: Required<WatcherOptions> = {
+  staleAfterMs: 120_000,
+  initialBackoffMs: 500,
+  maxBackoffMs: 30_000,
+};
+
 export interface WatcherOptions {
   /** Readiness turns false when a watch has been failing for longer than this. */
   staleAfterMs?: number;
@@ -20,16 +26,28 @@ export interface WatcherOptions {
   maxBackoffMs?: number;
 }
 
-interface Handlers<T> {
+export interface InformerHandlers<T> {
   upsert(obj: T): void;
   remove(obj: T): void;
+}
+
+export interface ResilientInformerSpec<T extends KubernetesObject> {
+  /** Short name for logs and readiness messages. */
+  what: string;
+  path: string;
+  list: () => Promise<KubernetesListObject<T>>;
+  handlers: InformerHandlers<T>;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Called after any add, update or delete. */
+  onChange?: () => void;
 }
 
 /**
  * One list+watch with its own health. The client's informer does not restart after
  * errors other than 410 Gone, so this one restarts it with capped exponential backoff.
  */
-class ResilientInformer<T extends KubernetesObject> {
+export class ResilientInformer<T extends KubernetesObject> {
   synced = false;
   failingSince: number | undefined;
   lastError: string | undefined;
@@ -39,18 +57,15 @@ class ResilientInformer<T extends KubernetesObject> {
   private errorInAttempt = false;
   private readonly informer: ListWatch<T>;
 
-  constructor(
-    readonly what: string,
-    kc: KubeConfig,
-    path: string,
-    list: () => Promise<KubernetesListObject<T>>,
-    handlers: Handlers<T>,
-    private readonly options: Required<WatcherOptions>,
-    fieldSelector?: string,
-    private readonly onChange: () => void = () => {},
-  ) {
+  readonly what: string;
+  private readonly onChange: () => void;
+
+  constructor(kc: KubeConfig, spec: ResilientInformerSpec<T>, private readonly options: Required<WatcherOptions>) {
+    this.what = spec.what;
+    this.onChange = spec.onChange ?? (() => {});
     this.backoffMs = options.initialBackoffMs;
-    this.informer = new ListWatch<T>(path, new Watch(kc), list, false, undefined, fieldSelector);
+    this.informer = new ListWatch<T>(spec.path, new Watch(kc), spec.list, false, spec.labelSelector, spec.fieldSelector);
+    const handlers = spec.handlers;
     const upsert = (obj: T) => {
       handlers.upsert(obj);
       this.onChange();
@@ -62,6 +77,11 @@ class ResilientInformer<T extends KubernetesObject> {
       this.onChange();
     });
     this.informer.on('error', (err) => this.failed(err));
+  }
+
+  /** The objects as last seen. */
+  list(): readonly T[] {
+    return this.informer.list();
   }
 
   async start(): Promise<void> {
@@ -126,50 +146,55 @@ export class ClusterWatcher {
     const gauges = () => state.updateGauges();
     this.informers = [
       new ResilientInformer<V1Node>(
-        'nodes',
         kc,
-        '/api/v1/nodes',
-        () => core.listNode() as Promise<KubernetesListObject<V1Node>>,
         {
-          upsert: (n) => state.index.upsertNode(n),
-          remove: (n) => state.index.removeNode(n.metadata?.name ?? ''),
+          what: 'nodes',
+          path: '/api/v1/nodes',
+          list: () => core.listNode() as Promise<KubernetesListObject<V1Node>>,
+          handlers: {
+            upsert: (n) => state.index.upsertNode(n),
+            remove: (n) => state.index.removeNode(n.metadata?.name ?? ''),
+          },
+          onChange: gauges,
         },
         opts,
-        undefined,
-        gauges,
       ),
       new ResilientInformer<V1Namespace>(
-        'namespaces',
         kc,
-        '/api/v1/namespaces',
-        () => core.listNamespace() as Promise<KubernetesListObject<V1Namespace>>,
         {
-          upsert: (n) => state.upsertNamespace(n),
-          remove: (n) => state.removeNamespace(n.metadata?.name ?? ''),
+          what: 'namespaces',
+          path: '/api/v1/namespaces',
+          list: () => core.listNamespace() as Promise<KubernetesListObject<V1Namespace>>,
+          handlers: {
+            upsert: (n) => state.upsertNamespace(n),
+            remove: (n) => state.removeNamespace(n.metadata?.name ?? ''),
+          },
         },
         opts,
       ),
       new ResilientInformer<V1ConfigMap>(
-        'policy',
         kc,
-        `/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps`,
-        () =>
-          core.listNamespacedConfigMap({
-            namespace: ns,
-            fieldSelector: `metadata.name=${POLICY_CONFIGMAP_NAME}`,
-          }) as Promise<KubernetesListObject<V1ConfigMap>>,
         {
-          upsert: (cm) => {
-            if (cm.metadata?.name !== POLICY_CONFIGMAP_NAME) return;
-            const source = `configmap ${ns}/${POLICY_CONFIGMAP_NAME} resourceVersion ${cm.metadata?.resourceVersion ?? '?'}`;
-            state.applyPolicy(parsePolicyConfigMap(cm), source);
-          },
-          remove: (cm) => {
-            if (cm.metadata?.name === POLICY_CONFIGMAP_NAME) state.resetPolicy();
+          what: 'policy',
+          path: `/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps`,
+          list: () =>
+            core.listNamespacedConfigMap({
+              namespace: ns,
+              fieldSelector: `metadata.name=${POLICY_CONFIGMAP_NAME}`,
+            }) as Promise<KubernetesListObject<V1ConfigMap>>,
+          fieldSelector: `metadata.name=${POLICY_CONFIGMAP_NAME}`,
+          handlers: {
+            upsert: (cm) => {
+              if (cm.metadata?.name !== POLICY_CONFIGMAP_NAME) return;
+              const source = `configmap ${ns}/${POLICY_CONFIGMAP_NAME} resourceVersion ${cm.metadata?.resourceVersion ?? '?'}`;
+              state.applyPolicy(parsePolicyConfigMap(cm), source);
+            },
+            remove: (cm) => {
+              if (cm.metadata?.name === POLICY_CONFIGMAP_NAME) state.resetPolicy();
+            },
           },
         },
         opts,
-        `metadata.name=${POLICY_CONFIGMAP_NAME}`,
       ),
     ];
   }

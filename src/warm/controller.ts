@@ -1,0 +1,430 @@
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type KubernetesListObject,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import type { ClusterState } from '../cluster/cluster-state.js';
+import { DEFAULT_WATCHER_OPTIONS, ResilientInformer } from '../cluster/informers.js';
+import { log } from '../log.js';
+import { markReported, recordFailure, type BackoffOptions, type PullHistory } from './backoff.js';
+import { targetsForDemand } from './demand-targets.js';
+import { cacheTargetNodes, eligibleNodes } from './eligibility.js';
+import { readWarmSpec, type CacheRef, type WarmSpec } from './warm-spec.js';
+import {
+  IMAGECACHE_GROUP,
+  IMAGECACHE_PLURAL,
+  IMAGECACHE_VERSION,
+  buildImageCacheStatus,
+  buildInvalidSpecStatus,
+  refreshAnnotation,
+  statusChanged,
+  type ImageCache,
+  type ImageNodeObservation,
+} from './imagecache.js';
+import { cachedPairs, pullDuration, pullQueueDepth, pullsTotal } from './metrics.js';
+import { planPulls, pullKeyString, type InFlightPull, type WantedImage } from './planner.js';
+import { PRE_PULL_SELECTOR, buildPrePullPod, prePullKey, prePullOutcome } from './prepull-pod.js';
+
+export interface WarmControllerOptions {
+  kc: KubeConfig;
+  state: ClusterState;
+  /** Where the ImageCaches are read from (shared with the warm records of every replica). */
+  caches: () => readonly ImageCache[];
+  helperImage: string;
+  tickMs?: number;
+  backoff?: BackoffOptions;
+  /** A pre-pull pod older than its deadline plus this is deleted as failed (its node may be gone). */
+  staleGraceMs?: number;
+}
+
+interface PendingPull extends InFlightPull {
+  source: CacheRef;
+}
+
+/**
+ * The warming controller. Runs on the leader only: it turns ImageCaches (those an
+ * operator wrote and those recorded from admission demand) into pre-pull pods,
+ * within the policy's concurrency limits, and reports per-node results in each
+ * ImageCache's status. Node holdings come from the shared cluster view, so a pull
+ * counts as done once the node (or the pre-pull pod) says so.
+ */
+export class WarmController {
+  private readonly core: CoreV1Api;
+  private readonly custom: CustomObjectsApi;
+  private readonly history = new Map<string, PullHistory>();
+  /** Pulls created but not yet finished, by pull key; filled before the pod watch sees them. */
+  private readonly pending = new Map<string, PendingPull>();
+  /** Pairs to pull again although present (refresh of mutable tags). */
+  private readonly refresh = new Set<string>();
+  /** Per cache: when its last refresh started, and which annotation value it handled. */
+  private readonly refreshedAt = new Map<string, number>();
+  private readonly handledRefresh = new Map<string, string>();
+  private readonly lastPulled = new Map<string, Date>();
+  private pods: ResilientInformer<V1Pod> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private reconciling = false;
+  private dirty = true;
+
+  constructor(private readonly options: WarmControllerOptions) {
+    this.core = options.kc.makeApiClient(CoreV1Api);
+    this.custom = options.kc.makeApiClient(CustomObjectsApi);
+  }
+
+  /** Start as leader; runs until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    this.running = true;
+    this.pods = new ResilientInformer<V1Pod>(
+      this.options.kc,
+      {
+        what: 'pre-pull pods',
+        path: '/api/v1/pods',
+        labelSelector: PRE_PULL_SELECTOR,
+        list: () => this.core.listPodForAllNamespaces({ labelSelector: PRE_PULL_SELECTOR }) as Promise<KubernetesListObject<V1Pod>>,
+        handlers: { upsert: (pod) => void this.observePod(pod), remove: () => undefined },
+        onChange: () => this.poke(),
+      },
+      DEFAULT_WATCHER_OPTIONS,
+    );
+    await this.pods.start().catch(() => undefined);
+    log.info({ component: 'warming' }, 'warming controller started (this replica leads)');
+    const tick = () => {
+      if (!this.running) return;
+      void this.reconcile().finally(() => {
+        if (this.running) this.timer = setTimeout(tick, this.options.tickMs ?? 1000);
+      });
+    };
+    tick();
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    await this.stop();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    clearTimeout(this.timer);
+    await this.pods?.stop();
+    this.pods = undefined;
+    log.info({ component: 'warming' }, 'warming controller stopped');
+  }
+
+  /** Something changed (a cache, a node, a pod): reconcile soon. */
+  poke(): void {
+    this.dirty = true;
+  }
+
+  /** One pass: read caches, plan pulls, start them, write statuses. */
+  async reconcile(now = Date.now()): Promise<void> {
+    if (this.reconciling || !this.running) return;
+    this.reconciling = true;
+    try {
+      this.dirty = false;
+      this.collectStalePods(now);
+      const specs = this.options.caches().map(readWarmSpec);
+      const wanted: WantedImage[] = [];
+      const plansByCache: Array<{ spec: WarmSpec; targets: Map<string, string[]> }> = [];
+      const inFlightKeys = new Set(this.pending.keys());
+      for (const spec of specs) {
+        if (!spec.ok) continue;
+        this.noteRefresh(spec, now);
+        const targets = this.targetsOf(spec, inFlightKeys);
+        plansByCache.push({ spec, targets });
+        for (const image of spec.spec.images) {
+          wanted.push({
+            imageKey: image.image,
+            image: image.reference,
+            namespace: spec.ref.namespace,
+            pullSecrets: spec.spec.imagePullSecrets.map((s) => s.name),
+            source: `imagecache ${spec.ref.namespace}/${spec.ref.name}`,
+            targetNodes: targets.get(image.image) ?? [],
+          });
+        }
+      }
+      const { warm } = this.options.state.policy().policy;
+      const index = this.options.state.index;
+      const plan = planPulls({
+        now,
+        wanted,
+        isPresent: (imageKey, node) => !this.refresh.has(pullKeyString({ imageKey, node })) && index.holdersOf(imageKey)?.has(node) === true,
+        inFlight: [...this.pending.values()],
+        history: this.history,
+        limits: { perNode: warm.maxConcurrentPullsPerNode, cluster: warm.maxConcurrentPulls },
+        nodeUsable: (node) => index.node(node)?.schedulable === true,
+      });
+      pullQueueDepth.set({ state: 'in_flight' }, this.pending.size);
+      pullQueueDepth.set({ state: 'deferred' }, plan.deferred);
+      pullQueueDepth.set({ state: 'backing_off' }, plan.backingOff);
+      for (const pull of plan.start) {
+        const key = pullKeyString(pull);
+        const source = specs.find((s) => s.ok && `imagecache ${s.ref.namespace}/${s.ref.name}` === pull.source)?.ref;
+        if (!source) continue;
+        this.pending.set(key, { imageKey: pull.imageKey, node: pull.node, startedAt: now, source });
+        pullsTotal.inc({ result: 'started' });
+        const pod = buildPrePullPod(pull, {
+          helperImage: this.options.helperImage,
+          deadlineSeconds: warm.pullTimeoutSeconds,
+          alwaysPull: this.refresh.has(key),
+        });
+        this.core.createNamespacedPod({ namespace: pull.namespace, body: pod }).then(
+          () => log.debug({ component: 'warming', image: pull.image, node: pull.node }, 'pre-pull started'),
+          (err: unknown) => {
+            this.pending.delete(key);
+            this.fail(key, source, 'CreateFailed', `creating the pre-pull pod in ${pull.namespace} failed: ${describe(err)}`, now);
+          },
+        );
+      }
+      await this.writeStatuses(specs, plansByCache, now);
+    } catch (err) {
+      log.error({ component: 'warming', err }, 'warming pass failed; retrying on the next tick');
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  /** Which nodes each image of a cache should be on (all selected nodes, or minNodes of them). */
+  private targetsOf(spec: Extract<WarmSpec, { ok: true }>, inFlightKeys: ReadonlySet<string>): Map<string, string[]> {
+    const index = this.options.state.index;
+    const targets = new Map<string, string[]>();
+    if (spec.minNodes === undefined) {
+      const nodes = cacheTargetNodes(spec.spec, index.allNodes())
+        .filter((n) => (spec.requiredTerms ? eligibleNodes(spec.constraints, [n]).length > 0 : true))
+        .map((n) => n.name);
+      for (const image of spec.spec.images) targets.set(image.image, nodes);
+      return targets;
+    }
+    for (const image of spec.spec.images) {
+      const holders = eligibleNodes(spec.constraints, index.allNodes())
+        .map((n) => n.name)
+        .filter((n) => index.holdersOf(image.image)?.has(n) || inFlightKeys.has(pullKeyString({ imageKey: image.image, node: n })));
+      const extra = targetsForDemand({ imageKey: image.image, constraints: spec.constraints }, spec.minNodes, index, inFlightKeys);
+      targets.set(image.image, [...holders.slice(0, spec.minNodes), ...extra]);
+    }
+    return targets;
+  }
+
+  /** A refresh (annotation changed, or interval elapsed) re-pulls every pair of the cache once. */
+  private noteRefresh(spec: Extract<WarmSpec, { ok: true }>, now: number): void {
+    const uid = spec.ref.uid;
+    const annotation = refreshAnnotation(spec.cache);
+    const handled = this.handledRefresh.get(uid) ?? spec.cache.status?.observedRefresh;
+    const byAnnotation = annotation !== undefined && annotation !== handled;
+    const last = this.refreshedAt.get(uid);
+    if (last === undefined) this.refreshedAt.set(uid, now);
+    const byInterval = spec.spec.refreshIntervalMs !== undefined && last !== undefined && now - last >= spec.spec.refreshIntervalMs;
+    if (!byAnnotation && !byInterval) return;
+    if (annotation !== undefined) this.handledRefresh.set(uid, annotation);
+    this.refreshedAt.set(uid, now);
+    const index = this.options.state.index;
+    for (const image of spec.spec.images) {
+      for (const node of index.holdersOf(image.image)?.keys() ?? []) {
+        const key = pullKeyString({ imageKey: image.image, node });
+        this.refresh.add(key);
+        this.history.delete(key);
+      }
+    }
+    log.info({ component: 'warming', cache: `${spec.ref.namespace}/${spec.ref.name}`, reason: byAnnotation ? 'annotation' : 'interval' }, 'refreshing cached images');
+  }
+
+  /** React to a pre-pull pod's progress: record the result, then remove the pod. */
+  private async observePod(pod: V1Pod): Promise<void> {
+    const pair = prePullKey(pod);
+    if (!pair) return;
+    const outcome = prePullOutcome(pod);
+    if (outcome.state !== 'cached' && outcome.state !== 'failed') return;
+    const key = pullKeyString(pair);
+    const pending = this.pending.get(key);
+    this.pending.delete(key);
+    this.refresh.delete(key);
+    const now = Date.now();
+    if (outcome.state === 'cached') {
+      pullsTotal.inc({ result: 'succeeded' });
+      const started = pending?.startedAt ?? Date.parse(pod.metadata?.creationTimestamp?.toString() ?? '') ?? now;
+      if (Number.isFinite(started)) pullDuration.observe(Math.max(0, now - started) / 1000);
+      this.history.delete(key);
+      this.lastPulled.set(key, new Date(now));
+      // The kubelet may never list a small image (50-image cap): remember it ourselves.
+      const index = this.options.state.index;
+      index.recordWarmed(pair.node, pair.imageKey, index.holderArray(pair.imageKey)?.sizeBytes ?? 1);
+      log.info({ component: 'warming', image: pair.imageKey, node: pair.node }, 'image pre-pulled');
+    } else if (outcome.blame === 'image' || outcome.blame === 'pod' || outcome.blame === undefined) {
+      const source = pending?.source ?? sourceOfPod(pod);
+      this.fail(key, source, outcome.reason ?? 'PullFailed', outcome.message ?? outcome.reason ?? 'pull failed', now);
+    } else {
+      // The helper image failed: the installation is broken, not this image.
+      pullsTotal.inc({ result: 'failed' });
+      this.history.set(key, recordFailure(this.history.get(key), outcome.reason ?? 'HelperFailed', now, this.options.backoff));
+      log.error({ component: 'warming', node: pair.node, reason: outcome.reason, message: outcome.message }, 'the pre-pull helper image failed; check --helper-image');
+    }
+    this.poke();
+    await this.deletePod(pod);
+  }
+
+  private fail(key: string, source: CacheRef | undefined, reason: string, message: string, now: number): void {
+    pullsTotal.inc({ result: 'failed' });
+    const history = recordFailure(this.history.get(key), reason, now, this.options.backoff);
+    if (!history.reported) {
+      const [imageKey, node] = key.split('|');
+      log.warn({ component: 'warming', image: imageKey, node, reason, message, retryAt: new Date(history.nextAttemptAt).toISOString() }, 'pre-pull failed');
+      if (source) void this.event(source, 'Warning', 'PullFailed', `${imageKey} on node ${node}: ${reason}: ${message}`.slice(0, 1000));
+      this.history.set(key, markReported(history));
+    } else {
+      this.history.set(key, history);
+    }
+  }
+
+  /** Pods whose node vanished or whose kubelet stopped reporting would otherwise count as in flight forever. */
+  private collectStalePods(now: number): void {
+    const deadlineMs = this.options.state.policy().policy.warm.pullTimeoutSeconds * 1000 + (this.options.staleGraceMs ?? 60_000);
+    for (const [key, pull] of this.pending) {
+      if (now - pull.startedAt > deadlineMs) {
+        this.pending.delete(key);
+        this.fail(key, pull.source, 'DeadlineExceeded', 'the pre-pull did not finish in time', now);
+      }
+    }
+    for (const pod of this.pods?.list() ?? []) {
+      const created = Date.parse(pod.metadata?.creationTimestamp?.toString() ?? '');
+      if (Number.isFinite(created) && now - created > deadlineMs) void this.deletePod(pod);
+      const pair = prePullKey(pod);
+      if (pair && !this.pending.has(pullKeyString(pair)) && Number.isFinite(created)) {
+        const state = prePullOutcome(pod).state;
+        // Adopt pulls started by an earlier leader, so the limits keep counting them.
+        if (state === 'pending' || state === 'pulling') {
+          const source = sourceOfPod(pod);
+          if (source) this.pending.set(pullKeyString(pair), { ...pair, startedAt: created, source });
+        }
+      }
+    }
+  }
+
+  private async writeStatuses(
+    specs: WarmSpec[],
+    plans: Array<{ spec: WarmSpec; targets: Map<string, string[]> }>,
+    now: number,
+  ): Promise<void> {
+    const index = this.options.state.index;
+    const date = new Date(now);
+    let cached = 0;
+    for (const spec of specs) {
+      const cache = spec.cache;
+      let status;
+      if (!spec.ok) {
+        status = buildInvalidSpecStatus({ generation: cache.metadata?.generation, errors: spec.errors, previous: cache.status, now: date });
+      } else {
+        const targets = plans.find((p) => p.spec === spec)?.targets ?? new Map<string, string[]>();
+        const wantedNodes = [...new Set([...targets.values()].flat())];
+        const observations: ImageNodeObservation[] = [];
+        for (const image of spec.spec.images) {
+          for (const node of targets.get(image.image) ?? []) {
+            const key = pullKeyString({ imageKey: image.image, node });
+            const history = this.history.get(key);
+            const lastPulled = this.lastPulled.get(key);
+            if (this.pending.has(key)) observations.push({ image: image.image, node, state: 'pulling' });
+            else if (index.holdersOf(image.image)?.has(node) && !this.refresh.has(key)) {
+              cached++;
+              observations.push({ image: image.image, node, state: 'cached', ...(lastPulled ? { lastPulledTime: lastPulled } : {}) });
+            } else if (history) observations.push({ image: image.image, node, state: 'failed', reason: history.lastReason ?? 'PullFailed' });
+          }
+        }
+        status = buildImageCacheStatus({
+          generation: cache.metadata?.generation,
+          images: spec.spec.images,
+          wantedNodes,
+          observations,
+          previous: cache.status,
+          now: date,
+          observedRefresh: this.handledRefresh.get(spec.ref.uid) ?? cache.status?.observedRefresh,
+        });
+      }
+      if (!statusChanged(cache.status, status)) continue;
+      try {
+        await this.custom.patchNamespacedCustomObjectStatus(
+          {
+            group: IMAGECACHE_GROUP,
+            version: IMAGECACHE_VERSION,
+            plural: IMAGECACHE_PLURAL,
+            namespace: spec.ref.namespace,
+            name: spec.ref.name,
+            body: { status },
+          },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+        // Keep our copy current so the next pass does not write the same status again.
+        cache.status = status;
+      } catch (err) {
+        log.warn({ component: 'warming', cache: `${spec.ref.namespace}/${spec.ref.name}`, err: describe(err) }, 'writing ImageCache status failed');
+      }
+    }
+    cachedPairs.set(cached);
+  }
+
+  private async deletePod(pod: V1Pod): Promise<void> {
+    const name = pod.metadata?.name;
+    const namespace = pod.metadata?.namespace;
+    if (!name || !namespace) return;
+    try {
+      await this.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 });
+    } catch (err) {
+      if ((err as { code?: number }).code !== 404) log.warn({ component: 'warming', pod: `${namespace}/${name}`, err: describe(err) }, 'deleting a finished pre-pull pod failed');
+    }
+  }
+
+  private async event(source: CacheRef, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const now = new Date();
+    try {
+      await this.core.createNamespacedEvent({
+        namespace: source.namespace,
+        body: {
+          metadata: { generateName: `${source.name}.`, namespace: source.namespace },
+          involvedObject: {
+            apiVersion: `${IMAGECACHE_GROUP}/${IMAGECACHE_VERSION}`,
+            kind: 'ImageCache',
+            name: source.name,
+            namespace: source.namespace,
+            uid: source.uid,
+          },
+          type,
+          reason,
+          message,
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+          source: { component: 'image-locality' },
+          reportingComponent: 'image-locality',
+          reportingInstance: 'image-locality',
+        },
+      });
+    } catch (err) {
+      log.warn({ component: 'warming', err: describe(err) }, 'recording an Event failed');
+    }
+  }
+}
+
+function sourceOfPod(pod: V1Pod): CacheRef | undefined {
+  const source = pod.metadata?.annotations?.['image-locality.dev/source'];
+  const match = source?.match(/^imagecache ([^/]+)\/(.+)$/);
+  if (!match) return undefined;
+  return { namespace: match[1] as string, name: match[2] as string, uid: '' };
+}
+
+function describe(err: unknown): string {
+  if (err && typeof err === 'object') {
+    const e = err as { code?: unknown; body?: unknown; message?: unknown };
+    if (typeof e.body === 'string') {
+      try {
+        const body = JSON.parse(e.body) as { message?: string };
+        if (body.message) return `${String(e.code ?? '')} ${body.message}`.trim();
+      } catch {
+        // Not JSON; fall through.
+      }
+    }
+    if (typeof e.message === 'string') return e.message;
+  }
+  return String(err);
+}
