@@ -66,6 +66,10 @@ function skipReason(input: MutationInput, pod: Pod, ctx: MutationContext): strin
   return undefined;
 }
 
+function namesItsNodes(term: V1NodeSelectorTerm): boolean {
+  return Array.isArray(term?.matchFields) && term.matchFields.some((f) => f?.key === 'metadata.name' && f.operator === 'In');
+}
+
 function readRecord(pod: Pod): InjectionRecord | undefined {
   const raw = pod.metadata?.annotations?.[POD_INJECTED];
   if (typeof raw !== 'string') return undefined;
@@ -97,10 +101,11 @@ export function decidePodMutation(input: MutationInput, ctx: MutationContext): D
   // On reinvocation, start from the pod as it was before our last injection.
   const base = previous ? stripInjection(current, previous) : current;
   const userRequired = requiredTermsOf(base);
-  // DaemonSet-style pods are pinned to one node by their own metadata.name term
-  // (checked after removing ours: in required mode we add such terms ourselves).
-  if (userRequired?.some((t) => Array.isArray(t?.matchFields) && t.matchFields.some((f) => f?.key === 'metadata.name'))) {
-    return { outcome: 'skipped', reason: 'pod is pinned to a node by metadata.name' };
+  // DaemonSet-style pods are pinned to named nodes by their own `metadata.name In`
+  // terms (checked after removing ours: in required mode we add such terms
+  // ourselves). Only when every term names its nodes is there nothing to steer.
+  if (userRequired && userRequired.length > 0 && userRequired.every(namesItsNodes)) {
+    return { outcome: 'skipped', reason: 'pod is pinned to named nodes by metadata.name' };
   }
 
   const images = collectPodImages(spec, ctx.policy);

@@ -186,7 +186,7 @@ export class ClusterWatcher {
           handlers: {
             upsert: (cm) => {
               if (cm.metadata?.name !== POLICY_CONFIGMAP_NAME) return;
-              const source = `configmap ${ns}/${POLICY_CONFIGMAP_NAME} resourceVersion ${cm.metadata?.resourceVersion ?? '?'}`;
+              const source = `configmap ${ns}/${POLICY_CONFIGMAP_NAME} rv=${cm.metadata?.resourceVersion ?? '?'}`;
               state.applyPolicy(parsePolicyConfigMap(cm), source);
             },
             remove: (cm) => {

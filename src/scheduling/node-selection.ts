@@ -27,6 +27,8 @@ export function matchesNodeSelector(selector: unknown, labels: Labels): boolean 
   return true;
 }
 
+const INTEGER = /^[+-]?\d{1,18}$/;
+
 function matchesRequirement(req: V1NodeSelectorRequirement, value: string | undefined): boolean {
   const values = asArray<string>(req.values);
   switch (req.operator) {
@@ -40,10 +42,10 @@ function matchesRequirement(req: V1NodeSelectorRequirement, value: string | unde
       return value === undefined;
     case 'Gt':
     case 'Lt': {
-      if (value === undefined || values.length !== 1) return false;
-      const actual = Number.parseInt(value, 10);
-      const bound = Number.parseInt(String(values[0]), 10);
-      if (Number.isNaN(actual) || Number.isNaN(bound)) return false;
+      // Like the scheduler: both sides must be whole integers ("10x" is not 10).
+      if (value === undefined || values.length !== 1 || !INTEGER.test(value) || !INTEGER.test(String(values[0]))) return false;
+      const actual = Number(value);
+      const bound = Number(values[0]);
       return req.operator === 'Gt' ? actual > bound : actual < bound;
     }
     default:

@@ -310,3 +310,29 @@ describe('decidePodMutation', () => {
     }
   });
 });
+
+describe('decidePodMutation edge cases found end to end', () => {
+  const nginx = [containerdImage('docker.io/library/nginx:1.25', MB)];
+
+  it('a metadata.name NotIn term is a constraint, not pinning', () => {
+    const state = stateWith([makeNode({ name: 'a', images: nginx }), makeNode({ name: 'b', images: nginx }), makeNode({ name: 'c' })]);
+    const required = { nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'NotIn', values: ['c'] }] }] };
+    const pod = makePod('p', 'apps', ['nginx:1.25'], { spec: { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: required } } } });
+    const decision = decide(state, pod);
+    // Every node the pod may use (a, b) already holds nginx: nothing to steer, but not skipped.
+    expect(decision.outcome).to.equal('unchanged');
+    expect(decision.reason).to.match(/every eligible node/);
+  });
+
+  it('Gt/Lt only match whole integers, as the scheduler does', () => {
+    const state = stateWith(
+      [makeNode({ name: 'weird', labels: { cores: '10x' }, images: nginx }), makeNode({ name: 'eight', labels: { cores: '8' } })],
+      ['apps'],
+      { affinity: { mode: 'required' } },
+    );
+    const required = { nodeSelectorTerms: [{ matchExpressions: [{ key: 'cores', operator: 'Gt', values: ['5'] }] }] };
+    const decision = decide(state, makePod('p', 'apps', ['nginx:1.25'], { spec: { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: required } } } }));
+    // The only holder is not eligible, so nothing may be required.
+    expect(decision.outcome).to.equal('unchanged');
+  });
+});
