@@ -64,6 +64,9 @@ export class WarmController {
   private readonly refreshedAt = new Map<string, number>();
   private readonly handledRefresh = new Map<string, string>();
   private readonly lastPulled = new Map<string, Date>();
+  /** Pre-pull pods whose result was already taken (a pod sends several updates once done). */
+  private readonly finishedPods = new Set<string>();
+  private readonly statusWrites = new Map<string, Promise<void>>();
   private pods: ResilientInformer<V1Pod> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
@@ -180,7 +183,7 @@ export class WarmController {
           },
         );
       }
-      await this.writeStatuses(specs, plansByCache, now);
+      this.writeStatuses(specs, plansByCache, now);
     } catch (err) {
       log.error({ component: 'warming', err }, 'warming pass failed; retrying on the next tick');
     } finally {
@@ -238,6 +241,10 @@ export class WarmController {
     if (!pair) return;
     const outcome = prePullOutcome(pod);
     if (outcome.state !== 'cached' && outcome.state !== 'failed') return;
+    const uid = pod.metadata?.uid ?? '';
+    if (this.finishedPods.has(uid)) return;
+    if (this.finishedPods.size > 10_000) this.finishedPods.clear();
+    this.finishedPods.add(uid);
     const key = pullKeyString(pair);
     const pending = this.pending.get(key);
     this.pending.delete(key);
@@ -303,11 +310,11 @@ export class WarmController {
     }
   }
 
-  private async writeStatuses(
+  private writeStatuses(
     specs: WarmSpec[],
     plans: Array<{ spec: WarmSpec; targets: Map<string, string[]> }>,
     now: number,
-  ): Promise<void> {
+  ): void {
     const index = this.options.state.index;
     const date = new Date(now);
     let cached = 0;
@@ -343,8 +350,12 @@ export class WarmController {
         });
       }
       if (!statusChanged(cache.status, status)) continue;
-      try {
-        await this.custom.patchNamespacedCustomObjectStatus(
+      // Writes run beside the loop, one at a time per cache: a slow API call must
+      // not hold up pulls for every other cache.
+      const id = `${spec.ref.namespace}/${spec.ref.name}`;
+      if (this.statusWrites.has(id)) continue;
+      const write = this.custom
+        .patchNamespacedCustomObjectStatus(
           {
             group: IMAGECACHE_GROUP,
             version: IMAGECACHE_VERSION,
@@ -354,12 +365,16 @@ export class WarmController {
             body: { status },
           },
           setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-        );
-        // Keep our copy current so the next pass does not write the same status again.
-        cache.status = status;
-      } catch (err) {
-        log.warn({ component: 'warming', cache: `${spec.ref.namespace}/${spec.ref.name}`, err: describe(err) }, 'writing ImageCache status failed');
-      }
+        )
+        .then(
+          () => {
+            // Keep our copy current so the next pass does not write the same status again.
+            cache.status = status;
+          },
+          (err: unknown) => log.warn({ component: 'warming', cache: id, err: describe(err) }, 'writing ImageCache status failed'),
+        )
+        .finally(() => this.statusWrites.delete(id));
+      this.statusWrites.set(id, write);
     }
     cachedPairs.set(cached);
   }
