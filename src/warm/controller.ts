@@ -260,6 +260,8 @@ export class WarmController {
       const index = this.options.state.index;
       index.recordWarmed(pair.node, pair.imageKey, index.holderArray(pair.imageKey)?.sizeBytes ?? 1);
       log.info({ component: 'warming', image: pair.imageKey, node: pair.node }, 'image pre-pulled');
+      const source = pending?.source ?? sourceOfPod(pod);
+      if (source) void this.event(source, 'Normal', 'Pulled', `${pair.imageKey} is cached on node ${pair.node}`);
     } else if (outcome.blame === 'image' || outcome.blame === 'pod' || outcome.blame === undefined) {
       const source = pending?.source ?? sourceOfPod(pod);
       this.fail(key, source, outcome.reason ?? 'PullFailed', outcome.message ?? outcome.reason ?? 'pull failed', now);

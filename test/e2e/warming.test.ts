@@ -106,7 +106,11 @@ describe('e2e: image cache warming', function () {
     for (const name of ['w1', 'w2', 'w3', 'w4']) await createNode(kc, { name, labels: { pool: 'cache' } });
     await createNode(kc, { name: 'w5-cordoned', labels: { pool: 'cache' }, unschedulable: true });
     await createNode(kc, { name: 'gpu', labels: { pool: 'gpu' }, taints: [{ key: 'gpu', value: 'true', effect: 'NoSchedule' }] });
-    kubelet = await startFakeKubelet(kc, { pullMs: 400, unpullable: new Set(['registry.example/missing/image:1']) });
+    kubelet = await startFakeKubelet(kc, {
+      pullMs: 400,
+      unpullable: new Set(['registry.example/missing/image:1']),
+      unreported: new Set(['registry.example/tiny/sidecar:1']),
+    });
     const first = await startReplica('replica-a');
     await startReplica('replica-b');
     await registerWebhook(kc, renderLocalWebhookConfiguration({ port: first.port, caBundle: first.caBundle }));
@@ -200,6 +204,22 @@ describe('e2e: image cache warming', function () {
     expect(pods).to.have.length(0);
     const again = await core.listNamespacedEvent({ namespace: 'broken' });
     expect(again.items.filter((e) => e.reason === 'PullFailed')).to.have.length(1);
+  });
+
+  it('an image the kubelet does not list (beyond its 50-image cap) still draws pods to the nodes that warmed it', async () => {
+    const image = 'registry.example/tiny/sidecar:1';
+    await createCache('cache-ns', 'tiny', { images: [image], nodeSelector: { 'kubernetes.io/hostname': 'w3' } });
+    await eventually('the tiny image cached on w3', async () => {
+      const c = await getCache('cache-ns', 'tiny');
+      return c.status?.images?.[0]?.cachedNodes === 1 ? true : undefined;
+    }, 30_000);
+    const node = await core.readNode({ name: 'w3' });
+    expect(node.status?.images?.some((i) => i.names?.includes(image))).to.equal(false);
+    const pod = await eventually('a pod to be steered by the warm record', async () => {
+      const p = await createPod(kc, makePod('tiny', 'apps', [image]), true);
+      return preferredNodeNames(p).length > 0 ? p : undefined;
+    }, 10_000);
+    expect(preferredNodeNames(pod)).to.deep.equal(['w3']);
   });
 
   it('a node that joins gets the images of the caches that select it', async () => {

@@ -30,6 +30,11 @@ export interface FakeKubeletOptions {
   pullMs?: number;
   /** Image references that fail with ErrImagePull. */
   unpullable?: Set<string>;
+  /**
+   * Image references pulled but never listed in node status, like a small image on
+   * a node whose kubelet reports only its 50 largest.
+   */
+  unreported?: Set<string>;
   sizeBytes?: number;
 }
 
@@ -84,7 +89,7 @@ export async function startFakeKubelet(kc: KubeConfig, options: FakeKubeletOptio
         );
         return;
       }
-      await addNodeImage(kc, node, { names: [main.image.includes('/') ? main.image : `docker.io/library/${main.image}`], sizeBytes: options.sizeBytes ?? 50_000_000 });
+      if (!options.unreported?.has(main.image)) await addNodeImage(kc, node, { names: [main.image.includes('/') ? main.image : `docker.io/library/${main.image}`], sizeBytes: options.sizeBytes ?? 50_000_000 });
       state.pulls.push({ image: main.image, node, at: Date.now() });
       await core.patchNamespacedPodStatus(
         {
