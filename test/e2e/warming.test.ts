@@ -10,7 +10,9 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
+  PatchStrategy,
   loadYaml,
+  setHeaderOptions,
   type V1CustomResourceDefinition,
   type V1Pod,
 } from '@kubernetes/client-node';
@@ -220,6 +222,37 @@ describe('e2e: image cache warming', function () {
       return preferredNodeNames(p).length > 0 ? p : undefined;
     }, 10_000);
     expect(preferredNodeNames(pod)).to.deep.equal(['w3']);
+  });
+
+  it('updating a cache pulls added images and forgets removed ones; the refresh annotation re-pulls', async () => {
+    await createCache('cache-ns', 'editable', { images: ['registry.example/edit/one:1'], nodeSelector: { 'kubernetes.io/hostname': 'w4' } });
+    await eventually('the first image cached', async () => ((await getCache('cache-ns', 'editable')).status?.images?.[0]?.cachedNodes === 1 ? true : undefined), 30_000);
+    await custom.patchNamespacedCustomObject(
+      { group: GROUP, version: VERSION, plural: PLURAL, namespace: 'cache-ns', name: 'editable', body: { spec: { images: ['registry.example/edit/two:1'] } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const updated = await eventually('the added image cached and the removed one gone from status', async () => {
+      const c = await getCache('cache-ns', 'editable');
+      const images = c.status?.images ?? [];
+      return images.length === 1 && images[0]?.image === 'registry.example/edit/two:1' && images[0].cachedNodes === 1 ? c : undefined;
+    }, 30_000);
+    expect(updated.status?.images?.[0]?.nodes.map((n) => n.node)).to.deep.equal(['w4']);
+    const pullsOfTwo = () => kubelet.pulls.filter((p) => p.image === 'registry.example/edit/two:1').length;
+    expect(pullsOfTwo()).to.equal(1);
+    await custom.patchNamespacedCustomObject(
+      { group: GROUP, version: VERSION, plural: PLURAL, namespace: 'cache-ns', name: 'editable', body: { metadata: { annotations: { 'image-locality.dev/refresh': 'now-1' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await eventually('a second pull after the refresh annotation', async () => (pullsOfTwo() === 2 ? true : undefined), 30_000);
+  });
+
+  it('deleting a cache drops its warm records: pods are no longer steered by them', async () => {
+    const image = 'registry.example/tiny/sidecar:1';
+    await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: 'cache-ns', name: 'tiny' });
+    await eventually('the warm record to be dropped', async () => {
+      const p = await createPod(kc, makePod('tiny-after', 'apps', [image]), true);
+      return preferredNodeNames(p).length === 0 ? true : undefined;
+    }, 10_000);
   });
 
   it('a node that joins gets the images of the caches that select it', async () => {
