@@ -71,7 +71,7 @@ export class WarmController {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private reconciling = false;
-  private dirty = true;
+  private pokeTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: WarmControllerOptions) {
     this.core = options.kc.makeApiClient(CoreV1Api);
@@ -113,14 +113,19 @@ export class WarmController {
     if (!this.running) return;
     this.running = false;
     clearTimeout(this.timer);
+    clearTimeout(this.pokeTimer);
     await this.pods?.stop();
     this.pods = undefined;
     log.info({ component: 'warming' }, 'warming controller stopped');
   }
 
-  /** Something changed (a cache, a node, a pod): reconcile soon. */
+  /** Something changed (a cache, a pod): reconcile soon rather than on the next tick; bursts of events make one pass. */
   poke(): void {
-    this.dirty = true;
+    if (!this.running || this.pokeTimer) return;
+    this.pokeTimer = setTimeout(() => {
+      this.pokeTimer = undefined;
+      void this.reconcile();
+    }, 100);
   }
 
   /** One pass: read caches, plan pulls, start them, write statuses. */
@@ -128,7 +133,6 @@ export class WarmController {
     if (this.reconciling || !this.running) return;
     this.reconciling = true;
     try {
-      this.dirty = false;
       this.collectStalePods(now);
       const specs = this.options.caches().map(readWarmSpec);
       const wanted: WantedImage[] = [];
