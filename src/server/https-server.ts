@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { SecureContextOptions } from 'node:tls';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { log } from '../log.js';
 import { createApp } from './app.js';
 import {
@@ -89,11 +89,26 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       noDelay: true,
     },
     (req, res) => {
+      const socket = req.socket as TLSSocket;
+      activeRequests.set(socket, (activeRequests.get(socket) ?? 0) + 1);
+      res.once('close', () => activeRequests.set(socket, (activeRequests.get(socket) ?? 1) - 1));
       // The hot path skips express entirely.
       if (isMutateRequest(req.method, req.url)) mutate(req, res);
       else app(req, res);
     },
   );
+  // Requests in progress per connection. Node's closeIdleConnections() leaves alone
+  // a connection that was opened but never sent a request (the apiserver keeps a few
+  // such spare connections), which would hold shutdown for the whole timeout.
+  const activeRequests = new Map<TLSSocket, number>();
+  server.on('secureConnection', (socket: TLSSocket) => {
+    activeRequests.set(socket, 0);
+    socket.once('close', () => activeRequests.delete(socket));
+  });
+  const closeUnusedConnections = (): void => {
+    server.closeIdleConnections();
+    for (const [socket, active] of activeRequests) if (active <= 0) socket.destroy();
+  };
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
@@ -131,7 +146,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const closeServer = (timeoutMs: number): Promise<void> => {
     closed ??= new Promise<void>((resolve) => {
       reloader.stop();
-      const idleSweep = setInterval(() => server.closeIdleConnections(), 50);
+      const idleSweep = setInterval(closeUnusedConnections, 50);
       const hardStop =
         timeoutMs > 0
           ? setTimeout(() => {
@@ -145,9 +160,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         resolve();
       });
       // Keep-alive connections with no request in flight would hold close() open.
-      if (timeoutMs > 0) server.closeIdleConnections();
+      if (timeoutMs > 0) closeUnusedConnections();
       else server.closeAllConnections();
     });
+    // close() after a graceful shutdown began: stop waiting for anything.
+    if (timeoutMs === 0) {
+      server.closeAllConnections();
+      for (const socket of activeRequests.keys()) socket.destroy();
+    }
     return closed;
   };
 

@@ -634,6 +634,33 @@ describe('HTTPS server (integration)', function () {
       }
     });
 
+    it('closes connections that were opened but never sent a request', async () => {
+      const srv = await start({ shutdownDelayMs: 0, shutdownTimeoutMs: 20_000 });
+      // The apiserver keeps spare connections like this one open to the webhook.
+      const spare = tlsConnect({ host: HOST, port: srv.port, ca: caPems });
+      await once(spare, 'secureConnect');
+      const closedByServer = once(spare, 'close');
+      const started = Date.now();
+      await srv.shutdown();
+      expect(Date.now() - started).to.be.lessThan(5_000);
+      await closedByServer;
+    });
+
+    it('close() during a drain stops waiting at once', async () => {
+      const srv = await start({ shutdownDelayMs: 0, shutdownTimeoutMs: 20_000 });
+      const serverGotRequest = once(srv.server, 'request');
+      const req = httpsRequest({ host: HOST, port: srv.port, method: 'POST', path: '/mutate', ca: caPems, agent: false, headers: { 'content-type': 'application/json', 'content-length': 1000 } });
+      req.on('error', () => undefined);
+      req.write('{"apiVersion":');
+      await serverGotRequest;
+      const started = Date.now();
+      const draining = srv.shutdown();
+      await new Promise((r) => setTimeout(r, 100));
+      await srv.close();
+      await draining;
+      expect(Date.now() - started).to.be.lessThan(5_000);
+    });
+
     it('shutdownOnSignals: the first signal drains and exits 0, a second one stops at once', async () => {
       const srv = await start({ shutdownDelayMs: 60_000 });
       let exitCode: number | undefined;
