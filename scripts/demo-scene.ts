@@ -1,6 +1,7 @@
 // What `npm run demo` puts into the cluster, and how it reports what happened.
 // Orchestration (processes, signals, cleanup) is in demo.ts.
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { ImageCache } from '../src/warm/imagecache.js';
 import { makePod, type NodeSpecInput } from '../test/support/objects.js';
 import {
   MB,
@@ -15,20 +16,27 @@ import {
 export const OPTED_IN = 'demo';
 export const PLAIN = 'plain';
 
-const NGINX = 'nginx:1.27';
-const API = 'registry.example.com/shop/api:3.4';
+export const NGINX = 'nginx:1.27';
+export const API = 'registry.example.com/shop/api:3.4';
 
 const nginx = reportedImage('docker.io/library/nginx:1.27', 72 * MB);
 const trainer = reportedImage(TRAINER.image, TRAINER.bytes);
 const redis = reportedImage('docker.io/library/redis:7.4', 45 * MB);
 
-/** Six nodes: two hold nginx, two the ML image (one of them cordoned), two are cold. */
+/** The label the operator-declared ImageCache selects nodes by. */
+export const BASE_POOL = { key: 'pool', value: 'web' } as const;
+const web = { [BASE_POOL.key]: BASE_POOL.value };
+
+/**
+ * Six nodes: two hold nginx, two the ML image (one of them cordoned), two are cold.
+ * Four carry pool=web (one of them cordoned) for the ImageCache demo/base-images.
+ */
 export const DEMO_NODES: NodeSpecInput[] = [
-  { name: 'node-1', images: [nginx] },
-  { name: 'node-2', images: [nginx, redis] },
+  { name: 'node-1', images: [nginx], labels: web },
+  { name: 'node-2', images: [nginx, redis], labels: web },
   { name: 'node-3', images: [trainer] },
-  { name: 'node-4', images: [trainer], unschedulable: true },
-  { name: 'node-5', images: [] },
+  { name: 'node-4', images: [trainer], unschedulable: true, labels: web },
+  { name: 'node-5', images: [], labels: web },
   { name: 'node-6', images: [redis] },
 ];
 
@@ -51,6 +59,119 @@ export const DEMO_PODS: V1Pod[] = [
   pod('api', OPTED_IN, API),
   pod('web', PLAIN, NGINX),
 ];
+
+// ----------------------------------------------------------------- warming
+
+/** Policy ConfigMap content: warming on, affinity left at its defaults. */
+export const WARM_MIN_NODES = 2;
+export const WARM_POLICY = `warm:\n  minNodes: ${WARM_MIN_NODES}\n`;
+
+/**
+ * Images the pods above leave on fewer than WARM_MIN_NODES schedulable nodes, for
+ * which the webhook records demand: api's (on no node) and the ML image (node-4,
+ * the other node holding it, is cordoned).
+ */
+export const DEMAND_IMAGES: readonly string[] = [API, TRAINER.image];
+
+/** An ImageCache an operator declares: nginx on every pool=web node. */
+export const BASE_CACHE = {
+  namespace: OPTED_IN,
+  name: 'base-images',
+  spec: { images: [NGINX], nodeSelector: { [BASE_POOL.key]: BASE_POOL.value } },
+} as const;
+
+/** Created once the api image has been warmed: the next replica of pod "api". */
+export const API_REPLICA: V1Pod = pod('api-2', OPTED_IN, API);
+
+/** The name a runtime reports for a reference (only Docker Hub short names differ in this scene). */
+export function fullImageName(reference: string): string {
+  const first = reference.split('/')[0] ?? '';
+  if (!reference.includes('/')) return `docker.io/library/${reference}`;
+  return first.includes('.') || first.includes(':') || first === 'localhost' ? reference : `docker.io/${reference}`;
+}
+
+function cacheImages(c: ImageCache): string[] {
+  return c.status?.images?.map((i) => i.reference ?? i.image) ?? c.spec.images;
+}
+
+function isDemand(c: ImageCache): boolean {
+  return c.metadata.labels?.['image-locality.dev/source'] === 'demand';
+}
+
+/** Declared caches first, then by namespace/name. */
+function sortCaches(caches: readonly ImageCache[]): ImageCache[] {
+  const key = (c: ImageCache): string => `${isDemand(c) ? 1 : 0}/${c.metadata.namespace}/${c.metadata.name}`;
+  return [...caches].sort((a, b) => (key(a) < key(b) ? -1 : 1));
+}
+
+/**
+ * `kubectl get ic -A`, with the image and where the cache came from instead of AGE.
+ * `podsNeeding` names, by full image name, the scene's pods that use the image.
+ */
+export function formatCaches(caches: readonly ImageCache[], podsNeeding: (image: string) => string[]): string {
+  return formatTable(
+    ['NAMESPACE', 'NAME', 'IMAGES', 'NODES', 'READY', 'IMAGE', 'FROM'],
+    sortCaches(caches).map((c) => {
+      const ready = c.status?.conditions?.find((x) => x.type === 'Ready')?.status ?? '';
+      const images = cacheImages(c);
+      let from: string;
+      if (isDemand(c)) {
+        const pods = [...new Set(images.flatMap((i) => podsNeeding(fullImageName(i))))];
+        const minNodes = (c.spec as { minNodes?: number }).minNodes;
+        from = `demand of pod ${pods.length > 0 ? pods.join(', ') : '?'}${minNodes ? ` (minNodes ${minNodes})` : ''}`;
+      } else {
+        const selector = Object.entries(c.spec.nodeSelector ?? {}).map(([k, v]) => `${k}=${v}`);
+        from = `declared; nodes ${selector.length > 0 ? selector.join(',') : '(all)'}`;
+      }
+      return [
+        c.metadata.namespace ?? '',
+        c.metadata.name ?? '',
+        String(c.status?.imageCount ?? images.length),
+        c.status?.nodes ?? '',
+        ready,
+        images.join(', '),
+        from,
+      ];
+    }),
+  );
+}
+
+/**
+ * One row per cache image, one column per node: the state the cache's status reports
+ * for that node. `cordoned` marks a node the cache's selector picks that gets no pulls
+ * because it is cordoned; `-` a node that is not a target. PULLED ON: the targets where
+ * a pre-pull pod ran (`pulledOn`, from the stand-in kubelet); the others held it already.
+ */
+export function formatCacheNodes(caches: readonly ImageCache[], nodes: readonly V1Node[], pulledOn: (image: string) => string[]): string {
+  const sorted = [...nodes].sort((a, b) => (a.metadata!.name! < b.metadata!.name! ? -1 : 1));
+  const rows: string[][] = [];
+  for (const c of sortCaches(caches)) {
+    const minNodes = (c.spec as { minNodes?: number }).minNodes;
+    const selector = Object.entries(c.spec.nodeSelector ?? {});
+    for (const image of c.status?.images ?? []) {
+      const label = (c.status?.images?.length ?? 0) > 1 ? `${c.metadata.name} ${image.reference ?? image.image}` : c.metadata.name!;
+      const targets = new Set(image.nodes.map((e) => e.node));
+      const pulled = [...new Set(pulledOn(image.reference ?? image.image))].filter((n) => targets.has(n));
+      rows.push([
+        label,
+        ...sorted.map((n) => {
+          const entry = image.nodes.find((e) => e.node === n.metadata!.name);
+          if (entry) return entry.state;
+          const selected = selector.every(([k, v]) => n.metadata?.labels?.[k] === v);
+          return minNodes === undefined && selected && n.spec?.unschedulable ? 'cordoned' : '-';
+        }),
+        pulled.length > 0 ? pulled.sort().join(', ') : '-',
+      ]);
+    }
+  }
+  return formatTable(['IMAGECACHE', ...sorted.map((n) => n.metadata!.name!), 'PULLED ON'], rows);
+}
+
+/** Node names of a sorted list, "node-1, node-2 and node-5". */
+export function joinNames(names: readonly string[]): string {
+  const sorted = [...names].sort();
+  return sorted.length <= 1 ? (sorted[0] ?? '') : `${sorted.slice(0, -1).join(', ')} and ${sorted[sorted.length - 1]}`;
+}
 
 // --------------------------------------------------------------- reporting
 
@@ -87,7 +208,12 @@ export function formatNodes(nodes: V1Node[]): string {
  * nothing, in the webhook's own words), where the scheduler put it, and whether the
  * image was already there.
  */
-export function formatPods(pods: V1Pod[], nodes: V1Node[], reasons: Map<string, string | undefined>): string {
+export function formatPods(
+  pods: V1Pod[],
+  nodes: V1Node[],
+  reasons: Map<string, string | undefined>,
+  options: { tally?: boolean } = {},
+): string {
   const byName = new Map(nodes.map((n) => [n.metadata!.name!, n]));
   const notes: string[] = [];
   let steeredWarm = 0;
@@ -118,5 +244,6 @@ export function formatPods(pods: V1Pod[], nodes: V1Node[], reasons: Map<string, 
   const tally =
     `${steeredWarm} of ${steered} steered pods run where their image already is; ` +
     `${othersWarm} of ${pods.length - steered} others do (by chance or the scheduler's own ImageLocality score).`;
+  if (options.tally === false) return `${table}${footnotes ? '\n' + footnotes : ''}`;
   return `${table}\n${footnotes ? footnotes + '\n' : ''}\n${tally}`;
 }

@@ -3,15 +3,30 @@
 // plane binaries, starts etcd + kube-apiserver + kube-scheduler, makes certificates
 // with `image-locality certs`, starts `image-locality serve`, registers it from the
 // shipped manifest, creates nodes that hold different images and a few pods, waits
-// for the scheduler and prints where everything went. Then it stays up for poking
-// around until Ctrl-C (or exits at once with --once). Whatever happens, the
-// control plane, the webhook and the temp dirs are removed on the way out.
+// for the scheduler and prints where everything went. Then it shows cache warming:
+// the ImageCache CRD and a policy with warm.minNodes are in place from the start, a
+// stand-in plays the kubelet's part for pre-pull pods (there is no kubelet), and the
+// demo waits until the cold images are warm and an operator-declared ImageCache is
+// cached, prints the caches, and creates one more replica that is now steered to
+// the warmed nodes. Then it stays up for poking around until Ctrl-C (or exits at
+// once with --once). Whatever happens, the control plane, the webhook and the temp
+// dirs are removed on the way out.
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import {
+  ApiextensionsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  loadYaml,
+  type V1CustomResourceDefinition,
+  type V1Node,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import type { ImageCache } from '../src/warm/imagecache.js';
 import {
   controlPlaneBinDir,
   isRunning,
@@ -20,17 +35,41 @@ import {
   type ControlPlane,
 } from '../test/e2e/control-plane/control-plane.js';
 import { createNamespace, createNode, createPod, eventually } from '../test/e2e/support/cluster-objects.js';
-import { TRAINER, kubernetesVersion, waitForBinding, waitForInjectedNodes } from '../test/e2e/support/placement.js';
+import { startFakeKubelet, type FakeKubelet } from '../test/e2e/support/fake-kubelet.js';
+import { POLICY_CONFIGMAP, POLICY_NAMESPACE, setPolicy } from '../test/e2e/support/harness.js';
+import { TRAINER, kubernetesVersion, nodeImageKeys, waitForBinding, waitForInjectedNodes } from '../test/e2e/support/placement.js';
 import { registerWebhook, renderLocalWebhookConfiguration } from '../test/e2e/support/register.js';
 import { makeCertificates, startWebhook, type RunningWebhook } from '../test/e2e/support/webhook-process.js';
-import { DEMO_NODES, DEMO_PODS, EXPECTED_PREFERENCES, OPTED_IN, PLAIN, formatNodes, formatPods } from './demo-scene.js';
+import {
+  API,
+  API_REPLICA,
+  BASE_CACHE,
+  BASE_POOL,
+  DEMAND_IMAGES,
+  DEMO_NODES,
+  DEMO_PODS,
+  EXPECTED_PREFERENCES,
+  NGINX,
+  OPTED_IN,
+  PLAIN,
+  WARM_MIN_NODES,
+  WARM_POLICY,
+  formatCacheNodes,
+  formatCaches,
+  formatNodes,
+  formatPods,
+  fullImageName,
+  joinNames,
+} from './demo-scene.js';
 
 const USAGE = `Usage: npm run demo [-- --once]
 
 Runs image-locality against a real local Kubernetes control plane (etcd,
 kube-apiserver, kube-scheduler; no kubelet, nodes are API objects), creates
 nodes holding different images and a few pods, and shows where the scheduler
-put them. Stays up for you to look around until Ctrl-C.
+put them. Then shows cache warming: cold images pulled onto nodes (a stand-in
+plays the kubelet for pre-pull pods) and the next replica steered there.
+Stays up for you to look around until Ctrl-C.
 
   --once      exit right after printing the result
   -h, --help  show this help
@@ -99,6 +138,20 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSi
 
 // ------------------------------------------------------------------- steps
 
+/**
+ * SIGTERM, and SIGKILL if it has not exited after a few seconds. The webhook drains
+ * in-flight requests for up to 25 s, and Node counts a connection the API server
+ * opened but never sent a request on (Go's transport does that when admission
+ * requests come in bursts, as pre-pull pods do) as in flight: nothing to wait for.
+ */
+async function stopWebhook(webhook: RunningWebhook, graceMs = 3000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)));
+  const result = await Promise.race([webhook.stop().then(() => 'stopped' as const), late]);
+  clearTimeout(timer);
+  if (result === 'late') await webhook.kill();
+}
+
 /** Where build.sh keeps the binaries, and whether they are there (without building). */
 function binaryStatus(): { dir: string; cached: boolean } {
   const override = process.env['IMAGE_LOCALITY_KUBE_BIN_DIR'];
@@ -152,6 +205,89 @@ async function webhookReasons(webhook: RunningWebhook, pods: V1Pod[]): Promise<M
   return new Map(keys.map((k) => [k, found.get(k)]));
 }
 
+// ------------------------------------------------------------------ warming
+
+const IC = { group: 'image-locality.dev', version: 'v1alpha1', plural: 'imagecaches' } as const;
+/** Bound on each warming wait. */
+const WARM_TIMEOUT_MS = 60_000;
+
+/** Apply webhook-config/imagecache-crd.yaml and wait until the API server serves it. */
+async function applyImageCacheCrd(kc: KubeConfig): Promise<void> {
+  const api = kc.makeApiClient(ApiextensionsV1Api);
+  // loadYaml keeps the x-kubernetes-* extensions that a plain YAML parse loses on the way through the client.
+  const crd = loadYaml<V1CustomResourceDefinition>(readFileSync(join(repoRoot(), 'webhook-config', 'imagecache-crd.yaml'), 'utf8'));
+  await api.createCustomResourceDefinition({ body: crd });
+  await eventually('the ImageCache CRD to be established', async () => {
+    const current = await api.readCustomResourceDefinition({ name: crd.metadata?.name ?? '' });
+    return current.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+  }, 30_000).catch((err: unknown) => {
+    throw new DemoError((err as Error).message);
+  });
+}
+
+async function listCaches(kc: KubeConfig): Promise<ImageCache[]> {
+  const list = (await kc.makeApiClient(CustomObjectsApi).listClusterCustomObject({ ...IC })) as { items: ImageCache[] };
+  return list.items;
+}
+
+/** Every wanted node cached (a cache that selects nothing never is). */
+function cacheDone(c: ImageCache): boolean {
+  const s = c.status;
+  return !!s && s.observedGeneration === c.metadata.generation && (s.wantedNodes ?? 0) > 0 && s.cachedNodes === s.wantedNodes;
+}
+
+function cacheSummary(caches: readonly ImageCache[]): string {
+  if (caches.length === 0) return 'no ImageCache exists';
+  return caches
+    .map((c) => {
+      const ready = c.status?.conditions?.find((x) => x.type === 'Ready');
+      return `${c.metadata.namespace}/${c.metadata.name}: nodes ${c.status?.nodes ?? '?'}, Ready=${ready?.status ?? '?'} ${ready?.reason ?? ''} ${ready?.message ?? ''}`.trimEnd();
+    })
+    .join('\n  ');
+}
+
+interface Warmed {
+  caches: ImageCache[];
+  nodes: V1Node[];
+  /** Schedulable nodes whose status.images now lists the api image. */
+  apiNodes: string[];
+}
+
+/**
+ * Wait (bounded) until the demand for each of DEMAND_IMAGES has been recorded, the
+ * api image is on WARM_MIN_NODES schedulable nodes, and every ImageCache reports
+ * all its wanted nodes cached.
+ */
+async function waitForWarming(kc: KubeConfig, webhook: RunningWebhook): Promise<Warmed> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const apiKey = fullImageName(API);
+  let last: ImageCache[] = [];
+  let apiNodes: string[] = [];
+  try {
+    return await eventually(
+      `${API} on ${WARM_MIN_NODES} nodes and every ImageCache cached`,
+      async () => {
+        last = await listCaches(kc);
+        const nodes = (await core.listNode()).items;
+        apiNodes = nodes
+          .filter((n) => !n.spec?.unschedulable && nodeImageKeys(n).has(apiKey))
+          .map((n) => n.metadata!.name!);
+        const recorded = DEMAND_IMAGES.every((image) => last.some((c) => c.spec.images.some((i) => fullImageName(i) === fullImageName(image))));
+        if (!recorded || apiNodes.length < WARM_MIN_NODES || !last.every(cacheDone)) return undefined;
+        return { caches: last, nodes, apiNodes };
+      },
+      WARM_TIMEOUT_MS,
+      250,
+    );
+  } catch {
+    throw new DemoError(
+      `warming did not finish within ${WARM_TIMEOUT_MS / 1000} s: ${API} is on ${apiNodes.length} schedulable node(s) ` +
+        `(${apiNodes.join(', ') || 'none'}), wanted ${WARM_MIN_NODES}; ImageCaches:\n  ${cacheSummary(last)}\n` +
+        `webhook log, last lines:\n${webhook.output().trimEnd().split('\n').slice(-15).join('\n')}`,
+    );
+  }
+}
+
 async function main(once: boolean): Promise<void> {
   // 1. Binaries.
   const bin = binaryStatus();
@@ -184,6 +320,14 @@ async function main(once: boolean): Promise<void> {
   const version = await kubernetesVersion(kc);
   progress(`control plane ${version} up at ${cp.server}`);
 
+  // Warming needs the ImageCache CRD and a policy with warm.minNodes; both are in
+  // place before the webhook starts, so it starts with warming fully on.
+  progress('applying the ImageCache CRD (webhook-config/imagecache-crd.yaml)…');
+  await applyImageCacheCrd(kc);
+  await setPolicy(kc.makeApiClient(CoreV1Api), WARM_POLICY);
+  progress(`policy: ConfigMap ${POLICY_NAMESPACE}/${POLICY_CONFIGMAP} with warm.minNodes: ${WARM_MIN_NODES} (affinity at its defaults)`);
+  checkpoint();
+
   // 3. Certificates and the webhook.
   const demoDir = mkdtempSync(join(tmpdir(), 'image-locality-demo-'));
   const removeDemoDir = (): void => rmSync(demoDir, { recursive: true, force: true });
@@ -207,7 +351,7 @@ async function main(once: boolean): Promise<void> {
   webhook.process.stdout?.on('data', copy);
   webhook.process.stderr?.on('data', copy);
   onCleanup('close the webhook log', () => new Promise<void>((r) => logStream.end(() => r())));
-  onCleanup('stop the webhook', () => webhook.stop());
+  onCleanup('stop the webhook', () => stopWebhook(webhook));
   try {
     await webhook.waitReady(60_000);
   } catch (err) {
@@ -218,11 +362,16 @@ async function main(once: boolean): Promise<void> {
   checkpoint();
   progress(`webhook ready on https://127.0.0.1:${webhook.port}, registered from webhook-config/mutating-webhook.yaml`);
 
+  // There is no kubelet: something has to run the pre-pull pods warming starts.
+  const kubelet: FakeKubelet = await startFakeKubelet(kc, { pullMs: 400 });
+  onCleanup('stop the stand-in kubelet', () => kubelet.stop());
+  checkpoint();
+  progress('this control plane has no kubelet: a stand-in plays its part for pre-pull pods (marks them done, adds the image to node status)');
+
   // 4. Nodes and namespaces.
   progress(`creating ${DEMO_NODES.length} nodes, namespace "${OPTED_IN}" (opted in) and namespace "${PLAIN}" (not)`);
   for (const node of DEMO_NODES) await createNode(kc, node);
-  // The webhook's own namespace, where its policy ConfigMap would live.
-  await createNamespace(kc, 'image-locality', false);
+  // (The webhook's own namespace, image-locality, came with the policy ConfigMap.)
   await createNamespace(kc, OPTED_IN, true);
   await createNamespace(kc, PLAIN, false);
   progress('waiting until the webhook has seen them (dry-run pods)…');
@@ -230,12 +379,14 @@ async function main(once: boolean): Promise<void> {
 
   // 5. Pods, then the scheduler.
   checkpoint();
+  // The nodes as the pods found them: warming starts adding images as soon as the
+  // pods are admitted, and this first table is about what was there before.
+  const nodes = (await kc.makeApiClient(CoreV1Api).listNode()).items;
   progress(`creating ${DEMO_PODS.length} pods and waiting for kube-scheduler to bind them…`);
   for (const pod of DEMO_PODS) await createPod(kc, pod);
   const refs = DEMO_PODS.map((p) => ({ namespace: p.metadata!.namespace!, name: p.metadata!.name! }));
   const bound = await waitForBinding(kc, refs, 30_000);
   const pods = refs.map((r) => bound.get(`${r.namespace}/${r.name}`)!);
-  const nodes = (await kc.makeApiClient(CoreV1Api).listNode()).items;
   const reasons = await webhookReasons(webhook, DEMO_PODS);
   progress(`all pods bound (${((Date.now() - t0) / 1000).toFixed(1)} s in all)`);
 
@@ -252,10 +403,77 @@ async function main(once: boolean): Promise<void> {
   out();
   out(indent(formatPods(pods, nodes, reasons)));
   out();
+
+  // 7. Warming: the cold images of the pods above, and a cache an operator declares.
+  checkpoint();
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  await custom.createNamespacedCustomObject({
+    ...IC,
+    namespace: BASE_CACHE.namespace,
+    body: {
+      apiVersion: `${IC.group}/${IC.version}`,
+      kind: 'ImageCache',
+      metadata: { name: BASE_CACHE.name, namespace: BASE_CACHE.namespace },
+      spec: BASE_CACHE.spec,
+    },
+  });
+  const pool = `${BASE_POOL.key}=${BASE_POOL.value}`;
+  const poolNodes = DEMO_NODES.filter((n) => n.labels?.[BASE_POOL.key] === BASE_POOL.value).map((n) => n.name);
+  progress(`created ImageCache ${BASE_CACHE.namespace}/${BASE_CACHE.name} (${NGINX} on nodes labelled ${pool}: ${joinNames(poolNodes)})`);
+  progress(`waiting (up to ${WARM_TIMEOUT_MS / 1000} s) until ${API} is on ${WARM_MIN_NODES} nodes and every ImageCache is cached…`);
+  const warmed = await waitForWarming(kc, webhook);
+  checkpoint();
+  progress(`waiting until the webhook steers ${API} to ${joinNames(warmed.apiNodes)} (dry-run pods)…`);
+  try {
+    await waitForInjectedNodes(kc, OPTED_IN, API, warmed.apiNodes, 30_000);
+  } catch (err) {
+    throw new DemoError(`the webhook did not pick up the warmed nodes: ${(err as Error).message}`);
+  }
+  checkpoint();
+  progress(`creating pod ${API_REPLICA.metadata!.name} (another replica of api) and waiting for kube-scheduler to bind it…`);
+  await createPod(kc, API_REPLICA);
+  const replicaRef = { namespace: API_REPLICA.metadata!.namespace!, name: API_REPLICA.metadata!.name! };
+  const replica = (await waitForBinding(kc, [replicaRef], 30_000)).get(`${replicaRef.namespace}/${replicaRef.name}`)!;
+  const nodesNow = (await kc.makeApiClient(CoreV1Api).listNode()).items;
+  const replicaReasons = await webhookReasons(webhook, [replica]);
+  progress(`${replicaRef.name} bound (${((Date.now() - t0) / 1000).toFixed(1)} s in all)`);
+
+  const podsNeeding = (image: string): string[] =>
+    DEMO_PODS.filter((p) => p.metadata!.namespace === OPTED_IN && p.spec!.containers.some((c) => fullImageName(c.image!) === image)).map(
+      (p) => p.metadata!.name!,
+    );
+  const pulledOn = (image: string): string[] =>
+    kubelet.pulls.filter((p) => fullImageName(p.image) === fullImageName(image)).map((p) => p.node);
+  out();
+  out(`Cache warming. The policy sets warm.minNodes: ${WARM_MIN_NODES}: every image an admitted pod needs should be on`);
+  out(`at least ${WARM_MIN_NODES} nodes that pod may use (Ready, not cordoned). Pod "api" above was cold, and "trainer"'s`);
+  out(`image was on only one such node, so the webhook recorded their demand as ImageCaches (demand-*)`);
+  out(`and pulled the images. ${BASE_CACHE.namespace}/${BASE_CACHE.name} is declared as an operator would: ${NGINX} on every`);
+  out(`node labelled ${pool} (${joinNames(poolNodes)}).`);
+  out(`This control plane has no kubelet: a stand-in plays its part for the pre-pull pods (it marks them`);
+  out(`done and adds the image to the node's status.images).`);
+  out();
+  out('ImageCaches (as `kubectl get ic -A` lists them, plus the image and where each came from):');
+  out();
+  out(indent(formatCaches(warmed.caches, podsNeeding)));
+  out();
+  out(`State per node, from each cache's status. cordoned: selected, but cordoned nodes get no pulls;`);
+  out(`-: not a target (a demand cache wants ${WARM_MIN_NODES} nodes, those already holding the image first);`);
+  out('PULLED ON: where a pre-pull pod fetched the image (the other cached nodes held it already).');
+  out();
+  out(indent(formatCacheNodes(warmed.caches, warmed.nodes, pulledOn)));
+  out();
+  out(`Pod "api" got no preference (its image was on no node). A new replica, created after warming:`);
+  out();
+  out(indent(formatPods([replica], nodesNow, replicaReasons, { tally: false })));
+  out();
   if (once) return;
 
-  // 7. Stay up.
+  // 8. Stay up.
   phase = 'running';
+  const holdsTrainer = nodesNow.filter((n) => nodeImageKeys(n).has(fullImageName(TRAINER.image)));
+  const trainerNodes = holdsTrainer.filter((n) => !n.spec?.unschedulable).map((n) => n.metadata!.name!).sort();
+  const trainerCordoned = holdsTrainer.filter((n) => n.spec?.unschedulable).map((n) => n.metadata!.name!).sort();
   const caFile = join(certDir, 'ca.crt');
   /** Shell lines; a comment goes on its own line above its command. */
   const commands = (rows: Array<[string, string?]>): void => {
@@ -271,12 +489,19 @@ async function main(once: boolean): Promise<void> {
     ['kubectl get nodes'],
     ['kubectl get pods -A -o wide'],
     [`kubectl get pod web -n ${OPTED_IN} -o jsonpath='{.spec.affinity}{"\\n"}'`, 'what the webhook injected into pod "web"'],
-    [`kubectl run try-me -n ${OPTED_IN} --image=${TRAINER.image}`, 'a new pod of the ML image lands on node-3 (node-4 holds it too, but is cordoned)'],
-    [`kubectl get pod try-me -n ${OPTED_IN} -o wide`],
-    ['kubectl uncordon node-4', 'after this, new pods of that image prefer node-3 and node-4'],
-    [`kubectl annotate namespace ${PLAIN} image-locality.dev/enabled=true`, `opt namespace "${PLAIN}" in`],
     [
-      `kubectl create configmap image-locality-policy -n image-locality --from-literal=policy.yaml='affinity: {mode: required}'`,
+      `kubectl run try-me -n ${OPTED_IN} --image=${TRAINER.image}`,
+      `a new pod of the ML image lands on ${trainerNodes.join(' or ')}` +
+        (trainerCordoned.length > 0 ? ` (${joinNames(trainerCordoned)} ${trainerCordoned.length === 1 ? 'holds' : 'hold'} it too, but cordoned)` : ''),
+    ],
+    [`kubectl get pod try-me -n ${OPTED_IN} -o wide`],
+    ...trainerCordoned.map((n): [string, string] => [`kubectl uncordon ${n}`, `after this, new pods of that image prefer ${joinNames([...trainerNodes, n])}`]),
+    [`kubectl annotate namespace ${PLAIN} image-locality.dev/enabled=true`, `opt namespace "${PLAIN}" in`],
+    ['kubectl get ic -A', 'the ImageCaches (NODES: cached/wanted)'],
+    [`kubectl get ic ${BASE_CACHE.name} -n ${BASE_CACHE.namespace} -o yaml`, `per-node status of ${BASE_CACHE.name}`],
+    [`kubectl label node node-6 ${pool}`, `node-6 joins the pool: ${BASE_CACHE.name} warms it too (the stand-in kubelet keeps running)`],
+    [
+      `kubectl patch configmap ${POLICY_CONFIGMAP} -n ${POLICY_NAMESPACE} --type merge -p '{"data":{"policy.yaml":"warm: {minNodes: ${WARM_MIN_NODES}}\\naffinity: {mode: required}"}}'`,
       'policy: require a node holding the image instead of preferring one',
     ],
   ]);
@@ -285,7 +510,7 @@ async function main(once: boolean): Promise<void> {
   out();
   commands([
     [`tail -f ${logFile}`, 'the webhook\'s log: one JSON line per admission decision'],
-    [`curl -s --cacert ${caFile} https://127.0.0.1:${webhook.port}/metrics | grep ^image_locality_mutations`, 'its metrics'],
+    [`curl -s --cacert ${caFile} https://127.0.0.1:${webhook.port}/metrics | grep -E '^image_locality_(mutations|warm)'`, 'its metrics'],
   ]);
   out();
 
