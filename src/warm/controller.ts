@@ -256,7 +256,7 @@ export class WarmController {
     const now = Date.now();
     if (outcome.state === 'cached') {
       pullsTotal.inc({ result: 'succeeded' });
-      const started = pending?.startedAt ?? Date.parse(pod.metadata?.creationTimestamp?.toString() ?? '') ?? now;
+      const started = pending?.startedAt ?? Date.parse(pod.metadata?.creationTimestamp?.toString() ?? '');
       if (Number.isFinite(started)) pullDuration.observe(Math.max(0, now - started) / 1000);
       this.history.delete(key);
       this.lastPulled.set(key, new Date(now));
