@@ -1,4 +1,5 @@
 import jsonpatch from 'jsonpatch';
+import { isObject } from '../json-shape.js';
 
 /** RFC 6902 operations this product emits. */
 export type PatchOperation =
@@ -13,10 +14,6 @@ export function escapePointerToken(token: string): string {
 
 export function pointer(tokens: readonly string[]): string {
   return tokens.map((t) => '/' + escapePointerToken(t)).join('');
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 export class PatchBuildError extends Error {

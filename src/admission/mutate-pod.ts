@@ -15,6 +15,7 @@ import {
 } from './affinity.js';
 import { PatchBuildError, removeValue, setValue, type PatchOperation } from './json-patch.js';
 import { collectPodImages, rankNodes, weightFor } from './scoring.js';
+import { isObject } from '../json-shape.js';
 
 /** Everything the decision depends on besides the pod: all in memory, nothing on the network. */
 export interface MutationContext {
@@ -39,10 +40,6 @@ export type Decision =
 type Pod = Omit<V1Pod, 'metadata'> & {
   metadata?: Omit<NonNullable<V1Pod['metadata']>, 'annotations'> & { annotations?: Record<string, unknown> };
 };
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 /** Pods this webhook must leave alone, and why; undefined when the pod is in scope. */
 function skipReason(input: MutationInput, pod: Pod, ctx: MutationContext): string | undefined {

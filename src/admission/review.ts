@@ -1,4 +1,5 @@
 import type { PatchOperation } from './json-patch.js';
+import { isObject } from '../json-shape.js';
 
 /**
  * AdmissionReview v1 decoding and encoding, kept apart from any transport: these are
@@ -43,10 +44,6 @@ export interface AdmissionReviewResponse {
 export type DecodeResult =
   | { ok: true; request: AdmissionRequest }
   | { ok: false; status: 400; message: string; uid?: string };
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 function invalid(message: string, uid?: string): DecodeResult {
   return uid === undefined ? { ok: false, status: 400, message } : { ok: false, status: 400, message, uid };

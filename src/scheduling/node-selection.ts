@@ -4,6 +4,7 @@ import type {
   V1Taint,
   V1Toleration,
 } from '@kubernetes/client-node';
+import { asArray } from '../json-shape.js';
 
 /**
  * The scheduler's node filters that decide whether a pod could run on a node at
@@ -14,10 +15,6 @@ import type {
  */
 
 export type Labels = Readonly<Record<string, string>>;
-
-function asArray<T>(value: unknown): T[] {
-  return Array.isArray(value) ? (value as T[]) : [];
-}
 
 export function matchesNodeSelector(selector: unknown, labels: Labels): boolean {
   if (selector === null || typeof selector !== 'object') return true;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { normalizeImage } from '../images/reference.js';
 import { placementConstraintsOf, type PlacementConstraints } from '../scheduling/node-selection.js';
+import { asArray } from '../json-shape.js';
 
 /**
  * Demand: "pods that want image X, in namespace N, with these placement
@@ -143,10 +144,6 @@ export function demandsOfPod(pod: unknown, namespace: string, selects?: (imageKe
     out.push({ imageKey, image, namespace, pullSecrets: [...pullSecrets], constraints });
   }
   return out;
-}
-
-function asArray(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
 }
 
 function uniqueNames(names: unknown[]): string[] {

@@ -12,6 +12,7 @@
  */
 import type { V1ObjectMeta } from '@kubernetes/client-node';
 import { normalizeImage, parseImageReference } from '../images/reference.js';
+import { isObject } from '../json-shape.js';
 
 // ------------------------------------------------------------------ constants
 
@@ -213,10 +214,6 @@ export function isLabelValue(value: string): boolean {
   return value.length <= 63 && LABEL_VALUE.test(value);
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v.length > 80 ? v.slice(0, 77) + '...' : v);
   if (v === null) return 'null';
@@ -228,7 +225,7 @@ const OPERATORS = new Set(['Exists', 'Equal']);
 const EFFECTS = new Set(['', 'NoSchedule', 'PreferNoSchedule', 'NoExecute']);
 
 function parseToleration(t: unknown, path: string, errors: string[]): Toleration | undefined {
-  if (!isRecord(t)) {
+  if (!isObject(t)) {
     errors.push(`${path}: must be an object, got ${show(t)}`);
     return undefined;
   }
@@ -278,7 +275,7 @@ function parseToleration(t: unknown, path: string, errors: string[]): Toleration
 export function parseImageCacheSpec(obj: unknown): ParseSpecResult {
   const errors: string[] = [];
   const warnings: string[] = [];
-  if (!isRecord(obj)) return { ok: false, errors: [`spec: must be an object, got ${show(obj)}`] };
+  if (!isObject(obj)) return { ok: false, errors: [`spec: must be an object, got ${show(obj)}`] };
 
   // images
   const images: NormalizedImage[] = [];
@@ -314,7 +311,7 @@ export function parseImageCacheSpec(obj: unknown): ParseSpecResult {
   const nodeSelector: Record<string, string> = {};
   const rawSelector = obj['nodeSelector'];
   if (rawSelector !== undefined && rawSelector !== null) {
-    if (!isRecord(rawSelector)) {
+    if (!isObject(rawSelector)) {
       errors.push(`spec.nodeSelector: must be a map of label keys to values, got ${show(rawSelector)}`);
     } else {
       const keys = Object.keys(rawSelector);
@@ -356,7 +353,7 @@ export function parseImageCacheSpec(obj: unknown): ParseSpecResult {
       const names = new Set<string>();
       rawSecrets.forEach((s: unknown, i: number) => {
         const path = `spec.imagePullSecrets[${i}]`;
-        const name = isRecord(s) ? s['name'] : undefined;
+        const name = isObject(s) ? s['name'] : undefined;
         if (typeof name !== 'string' || name.length === 0) return void errors.push(`${path}.name: required, a non-empty string`);
         if (name.length > 253 || !DNS_SUBDOMAIN.test(name)) return void errors.push(`${path}.name: ${show(name)} is not a valid Secret name`);
         if (!names.has(name)) imagePullSecrets.push({ name });
@@ -633,7 +630,7 @@ export function buildInvalidSpecStatus(input: {
 function canonical(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(canonical);
   if (v instanceof Date) return rfc3339(v);
-  if (isRecord(v)) {
+  if (isObject(v)) {
     const out: Record<string, unknown> = {};
     for (const k of Object.keys(v).sort()) if (v[k] !== undefined) out[k] = canonical(v[k]);
     return out;
