@@ -191,8 +191,12 @@ export class ImageIndex implements ImageLocalityView {
     }
   }
 
-  /** Remember that this product pulled an image onto a node. */
-  recordWarmed(nodeName: string, imageKey: string, sizeBytes: number): void {
+  /**
+   * Remember that this product pulled an image onto a node. A pull does not tell the
+   * image's size; by default it is the largest size any node reports for it, or 1
+   * byte when none does (it then still counts, as one image among the pod's).
+   */
+  recordWarmed(nodeName: string, imageKey: string, sizeBytes = this.holderArray(imageKey)?.sizeBytes ?? 1): void {
     const node = this.nodes.get(nodeName);
     if (!node || node.reported.has(imageKey)) return;
     node.warmed.set(imageKey, sizeBytes);

@@ -261,8 +261,7 @@ export class WarmController {
       this.history.delete(key);
       this.lastPulled.set(key, new Date(now));
       // The kubelet may never list a small image (50-image cap): remember it ourselves.
-      const index = this.options.state.index;
-      index.recordWarmed(pair.node, pair.imageKey, index.holderArray(pair.imageKey)?.sizeBytes ?? 1);
+      this.options.state.index.recordWarmed(pair.node, pair.imageKey);
       log.info({ component: 'warming', image: pair.imageKey, node: pair.node }, 'image pre-pulled');
       const source = pending?.source ?? sourceOfPod(pod);
       if (source) void this.event(source, 'Normal', 'Pulled', `${pair.imageKey} is cached on node ${pair.node}`);

@@ -37,7 +37,7 @@ export class WarmRecords {
       if (previous.has(pair)) continue;
       this.refs.set(pair, (this.refs.get(pair) ?? 0) + 1);
       const [image, node] = pair.split('|') as [string, string];
-      this.index.recordWarmed(node, image, this.index.holderArray(image)?.sizeBytes ?? 1);
+      this.index.recordWarmed(node, image);
     }
     for (const pair of previous) {
       if (next.has(pair)) continue;

@@ -80,6 +80,15 @@ describe('ImageIndex', () => {
     expect(ranks[index.node('b')?.id as number]).to.equal(1);
   });
 
+  it('gives a warm record the size other nodes report for the image, or 1 byte when none does', () => {
+    const index = new ImageIndex();
+    index.replaceAll([makeNode({ name: 'a', images: [containerdImage(NGINX, 70)] }), makeNode({ name: 'b' })]);
+    index.recordWarmed('b', NGINX);
+    index.recordWarmed('b', 'docker.io/library/unknown:1');
+    expect(index.holdersOf(NGINX)?.get('b')).to.equal(70);
+    expect(index.holdersOf('docker.io/library/unknown:1')?.get('b')).to.equal(1);
+  });
+
   it('keeps warm records for images the node status does not list, until the kubelet reports them', () => {
     const index = new ImageIndex();
     index.upsertNode(makeNode({ name: 'a' }));
