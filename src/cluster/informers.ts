@@ -134,11 +134,11 @@ export class ClusterWatcher {
   private readonly informers: Array<ResilientInformer<any>>;
   private readonly staleAfterMs: number;
 
-  constructor(kc: KubeConfig, private readonly state: ClusterState, options: WatcherOptions = {}) {
+  constructor(kc: KubeConfig, state: ClusterState, options: WatcherOptions = {}) {
     const opts: Required<WatcherOptions> = {
-      staleAfterMs: options.staleAfterMs ?? 120_000,
-      initialBackoffMs: options.initialBackoffMs ?? 500,
-      maxBackoffMs: options.maxBackoffMs ?? 30_000,
+      staleAfterMs: options.staleAfterMs ?? DEFAULT_WATCHER_OPTIONS.staleAfterMs,
+      initialBackoffMs: options.initialBackoffMs ?? DEFAULT_WATCHER_OPTIONS.initialBackoffMs,
+      maxBackoffMs: options.maxBackoffMs ?? DEFAULT_WATCHER_OPTIONS.maxBackoffMs,
     };
     this.staleAfterMs = opts.staleAfterMs;
     const core = kc.makeApiClient(CoreV1Api);
@@ -228,9 +228,5 @@ export class ClusterWatcher {
 
   synced(): boolean {
     return this.informers.every((i) => i.synced);
-  }
-
-  get clusterState(): ClusterState {
-    return this.state;
   }
 }

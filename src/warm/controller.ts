@@ -12,7 +12,7 @@ import { DEFAULT_WATCHER_OPTIONS, ResilientInformer } from '../cluster/informers
 import { log } from '../log.js';
 import { markReported, recordFailure, type BackoffOptions, type PullHistory } from './backoff.js';
 import { targetsForDemand } from './demand-targets.js';
-import { cacheTargetNodes, eligibleNodes } from './eligibility.js';
+import { eligibleNodes } from './eligibility.js';
 import { readWarmSpec, type CacheRef, type WarmSpec } from './warm-spec.js';
 import {
   IMAGECACHE_GROUP,
@@ -27,7 +27,7 @@ import {
 } from './imagecache.js';
 import { cachedPairs, pullDuration, pullQueueDepth, pullsTotal } from './metrics.js';
 import { planPulls, pullKeyString, type InFlightPull, type WantedImage } from './planner.js';
-import { PRE_PULL_SELECTOR, buildPrePullPod, prePullKey, prePullOutcome } from './prepull-pod.js';
+import { PRE_PULL_SELECTOR, SOURCE_ANNOTATION, buildPrePullPod, prePullKey, prePullOutcome } from './prepull-pod.js';
 
 export interface WarmControllerOptions {
   kc: KubeConfig;
@@ -138,18 +138,21 @@ export class WarmController {
       const wanted: WantedImage[] = [];
       const plansByCache: Array<{ spec: WarmSpec; targets: Map<string, string[]> }> = [];
       const inFlightKeys = new Set(this.pending.keys());
+      const refsBySource = new Map<string, CacheRef>();
       for (const spec of specs) {
         if (!spec.ok) continue;
         this.noteRefresh(spec, now);
         const targets = this.targetsOf(spec, inFlightKeys);
         plansByCache.push({ spec, targets });
+        const source = sourceLabel(spec.ref);
+        refsBySource.set(source, spec.ref);
         for (const image of spec.spec.images) {
           wanted.push({
             imageKey: image.image,
             image: image.reference,
             namespace: spec.ref.namespace,
             pullSecrets: spec.spec.imagePullSecrets.map((s) => s.name),
-            source: `imagecache ${spec.ref.namespace}/${spec.ref.name}`,
+            source,
             targetNodes: targets.get(image.image) ?? [],
           });
         }
@@ -170,7 +173,7 @@ export class WarmController {
       pullQueueDepth.set({ state: 'backing_off' }, plan.backingOff);
       for (const pull of plan.start) {
         const key = pullKeyString(pull);
-        const source = specs.find((s) => s.ok && `imagecache ${s.ref.namespace}/${s.ref.name}` === pull.source)?.ref;
+        const source = refsBySource.get(pull.source);
         if (!source) continue;
         this.pending.set(key, { imageKey: pull.imageKey, node: pull.node, startedAt: now, source });
         pullsTotal.inc({ result: 'started' });
@@ -199,17 +202,16 @@ export class WarmController {
   private targetsOf(spec: Extract<WarmSpec, { ok: true }>, inFlightKeys: ReadonlySet<string>): Map<string, string[]> {
     const index = this.options.state.index;
     const targets = new Map<string, string[]>();
+    // The cache's selector, tolerations and required terms, on schedulable nodes.
+    const eligible = eligibleNodes(spec.constraints, index.allNodes()).map((n) => n.name);
     if (spec.minNodes === undefined) {
-      const nodes = cacheTargetNodes(spec.spec, index.allNodes())
-        .filter((n) => (spec.requiredTerms ? eligibleNodes(spec.constraints, [n]).length > 0 : true))
-        .map((n) => n.name);
-      for (const image of spec.spec.images) targets.set(image.image, nodes);
+      for (const image of spec.spec.images) targets.set(image.image, eligible);
       return targets;
     }
     for (const image of spec.spec.images) {
-      const holders = eligibleNodes(spec.constraints, index.allNodes())
-        .map((n) => n.name)
-        .filter((n) => index.holdersOf(image.image)?.has(n) || inFlightKeys.has(pullKeyString({ imageKey: image.image, node: n })));
+      const holders = eligible.filter(
+        (n) => index.holdersOf(image.image)?.has(n) || inFlightKeys.has(pullKeyString({ imageKey: image.image, node: n })),
+      );
       const extra = targetsForDemand({ imageKey: image.image, constraints: spec.constraints }, spec.minNodes, index, inFlightKeys);
       targets.set(image.image, [...holders.slice(0, spec.minNodes), ...extra]);
     }
@@ -426,8 +428,14 @@ export class WarmController {
   }
 }
 
+/** How a cache is named as the source of a pull (planner, pod annotation, logs). */
+function sourceLabel(ref: CacheRef): string {
+  return `imagecache ${ref.namespace}/${ref.name}`;
+}
+
+/** The cache a pre-pull pod was started for, from its source annotation (see sourceLabel). */
 function sourceOfPod(pod: V1Pod): CacheRef | undefined {
-  const source = pod.metadata?.annotations?.['image-locality.dev/source'];
+  const source = pod.metadata?.annotations?.[SOURCE_ANNOTATION];
   const match = source?.match(/^imagecache ([^/]+)\/(.+)$/);
   if (!match) return undefined;
   return { namespace: match[1] as string, name: match[2] as string, uid: '' };

@@ -1,4 +1,3 @@
-import type { V1Toleration } from '@kubernetes/client-node';
 import type { IndexedNode } from '../cluster/image-index.js';
 import { podFitsNode, type PlacementConstraints } from '../scheduling/node-selection.js';
 
@@ -27,20 +26,4 @@ export function eligibleNodes(constraints: PlacementConstraints, nodes: Iterable
     if (node.schedulable && podFitsNode(constraints, node)) out.push(node);
   }
   return out.sort(byName);
-}
-
-/** The node-targeting part of an ImageCache entry (kube-fledged's `nodeSelector`, plus tolerations). */
-export interface CacheTargetSpec {
-  nodeSelector?: Record<string, string>;
-  /**
-   * Taints the cache is allowed onto. Without them a cache never targets tainted
-   * (NoSchedule/NoExecute) nodes, just as a pod without tolerations never lands there:
-   * warming a GPU or dedicated pool must be asked for explicitly.
-   */
-  tolerations?: V1Toleration[];
-}
-
-/** Nodes an ImageCache entry should keep warm: every eligible node its selector picks. */
-export function cacheTargetNodes(spec: CacheTargetSpec, nodes: Iterable<IndexedNode>): IndexedNode[] {
-  return eligibleNodes({ nodeSelector: spec.nodeSelector, requiredTerms: undefined, tolerations: spec.tolerations }, nodes);
 }

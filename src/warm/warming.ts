@@ -105,10 +105,6 @@ export class Warming {
     this.elector.start();
   }
 
-  isLeader(): boolean {
-    return this.elector.isLeader();
-  }
-
   async stop(): Promise<void> {
     this.demand.stop();
     await this.elector.stop({ release: true });

@@ -2,7 +2,9 @@ import { expect } from 'chai';
 import type { V1Taint } from '@kubernetes/client-node';
 import { ImageIndex, type IndexedNode } from '../../src/cluster/image-index.js';
 import { placementConstraintsOf, type PlacementConstraints } from '../../src/scheduling/node-selection.js';
-import { cacheTargetNodes, eligibleNodes } from '../../src/warm/eligibility.js';
+import { eligibleNodes } from '../../src/warm/eligibility.js';
+import type { ImageCache } from '../../src/warm/imagecache.js';
+import { readWarmSpec } from '../../src/warm/warm-spec.js';
 import { makeNode } from '../support/objects.js';
 
 let nextId = 0;
@@ -131,7 +133,12 @@ describe('warm/eligibility', () => {
     });
   });
 
-  describe('cacheTargetNodes', () => {
+  describe('ImageCache targets (the cache spec read for warming, then eligibleNodes)', () => {
+    const cacheTargetNodes = (spec: Record<string, unknown>, candidates: IndexedNode[]) => {
+      const read = readWarmSpec({ metadata: { name: 'c', namespace: 'ns' }, spec: { images: ['nginx'], ...spec } } as unknown as ImageCache);
+      if (!read.ok) throw new Error(read.errors.join('; '));
+      return eligibleNodes(read.constraints, candidates);
+    };
     const nodes = [
       node('cpu-1', { labels: { pool: 'cpu' } }),
       node('gpu-1', { labels: { pool: 'gpu' }, taints: [gpuTaint] }),
