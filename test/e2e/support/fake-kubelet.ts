@@ -1,5 +1,6 @@
 import {
   CoreV1Api,
+  ListWatch,
   PatchStrategy,
   Watch,
   setHeaderOptions,
@@ -49,7 +50,9 @@ export async function startFakeKubelet(kc: KubeConfig, options: FakeKubeletOptio
 
   const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
+  const debug = process.env['E2E_KUBELET_DEBUG'] ? (msg: string) => process.stderr.write(`[fake-kubelet ${new Date().toISOString()}] ${msg}\n`) : () => undefined;
   async function handle(pod: V1Pod): Promise<void> {
+    debug(`event ${pod.metadata?.name} node=${pod.spec?.nodeName} phase=${pod.status?.phase}`);
     const uid = pod.metadata?.uid ?? '';
     const node = pod.spec?.nodeName;
     const main = pod.spec?.containers?.[0];
@@ -113,7 +116,9 @@ export async function startFakeKubelet(kc: KubeConfig, options: FakeKubeletOptio
         },
         mergePatch,
       );
-    } catch {
+      debug(`done ${name}`);
+    } catch (err) {
+      debug(`error ${name}: ${String(err)}`);
       // The pod may have been deleted meanwhile; a real kubelet would shrug too.
     } finally {
       runningTotal--;
@@ -121,18 +126,26 @@ export async function startFakeKubelet(kc: KubeConfig, options: FakeKubeletOptio
     }
   }
 
-  const watch = new Watch(kc);
-  const request = await watch.watch(
+  // A list+watch that re-lists and re-watches when the server ends the watch, as a
+  // kubelet's does; errors restart it shortly after.
+  const labelSelector = options.labelSelector ?? 'image-locality.dev/pre-pull=true';
+  const informer = new ListWatch<V1Pod>(
     '/api/v1/pods',
-    { labelSelector: options.labelSelector ?? 'image-locality.dev/pre-pull=true' },
-    (phase: string, pod: V1Pod) => {
-      if (phase === 'ADDED' || phase === 'MODIFIED') void handle(pod);
-    },
-    () => undefined,
+    new Watch(kc),
+    () => core.listPodForAllNamespaces({ labelSelector }),
+    false,
+    labelSelector,
   );
+  informer.on('add', (pod) => void handle(pod));
+  informer.on('update', (pod) => void handle(pod));
+  informer.on('error', (err: unknown) => {
+    debug(`watch failed: ${String(err)}`);
+    if (!stopped) setTimeout(() => void informer.start(), 200);
+  });
+  await informer.start();
   state.stop = () => {
     stopped = true;
-    request.abort();
+    void informer.stop();
   };
   return state;
 }
