@@ -17,12 +17,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  ApiextensionsV1Api,
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
-  loadYaml,
-  type V1CustomResourceDefinition,
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
@@ -36,6 +33,7 @@ import {
 } from '../test/e2e/control-plane/control-plane.js';
 import { createNamespace, createNode, createPod, eventually } from '../test/e2e/support/cluster-objects.js';
 import { startFakeKubelet, type FakeKubelet } from '../test/e2e/support/fake-kubelet.js';
+import { applyImageCacheCrd } from '../test/e2e/support/imagecache-crd.js';
 import { POLICY_CONFIGMAP, POLICY_NAMESPACE, setPolicy } from '../test/e2e/support/harness.js';
 import { TRAINER, kubernetesVersion, nodeImageKeys, waitForBinding, waitForInjectedNodes } from '../test/e2e/support/placement.js';
 import { registerWebhook, renderLocalWebhookConfiguration } from '../test/e2e/support/register.js';
@@ -211,20 +209,6 @@ const IC = { group: 'image-locality.dev', version: 'v1alpha1', plural: 'imagecac
 /** Bound on each warming wait. */
 const WARM_TIMEOUT_MS = 60_000;
 
-/** Apply webhook-config/imagecache-crd.yaml and wait until the API server serves it. */
-async function applyImageCacheCrd(kc: KubeConfig): Promise<void> {
-  const api = kc.makeApiClient(ApiextensionsV1Api);
-  // loadYaml keeps the x-kubernetes-* extensions that a plain YAML parse loses on the way through the client.
-  const crd = loadYaml<V1CustomResourceDefinition>(readFileSync(join(repoRoot(), 'webhook-config', 'imagecache-crd.yaml'), 'utf8'));
-  await api.createCustomResourceDefinition({ body: crd });
-  await eventually('the ImageCache CRD to be established', async () => {
-    const current = await api.readCustomResourceDefinition({ name: crd.metadata?.name ?? '' });
-    return current.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
-  }, 30_000).catch((err: unknown) => {
-    throw new DemoError((err as Error).message);
-  });
-}
-
 async function listCaches(kc: KubeConfig): Promise<ImageCache[]> {
   const list = (await kc.makeApiClient(CustomObjectsApi).listClusterCustomObject({ ...IC })) as { items: ImageCache[] };
   return list.items;
@@ -323,7 +307,9 @@ async function main(once: boolean): Promise<void> {
   // Warming needs the ImageCache CRD and a policy with warm.minNodes; both are in
   // place before the webhook starts, so it starts with warming fully on.
   progress('applying the ImageCache CRD (webhook-config/imagecache-crd.yaml)…');
-  await applyImageCacheCrd(kc);
+  await applyImageCacheCrd(kc).catch((err: unknown) => {
+    throw new DemoError((err as Error).message);
+  });
   await setPolicy(kc.makeApiClient(CoreV1Api), WARM_POLICY);
   progress(`policy: ConfigMap ${POLICY_NAMESPACE}/${POLICY_CONFIGMAP} with warm.minNodes: ${WARM_MIN_NODES} (affinity at its defaults)`);
   checkpoint();

@@ -11,13 +11,12 @@ import {
   CustomObjectsApi,
   KubeConfig,
   PatchStrategy,
-  loadYaml,
   setHeaderOptions,
-  type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { repoRoot, startControlPlane, type ControlPlane } from './control-plane/control-plane.js';
 import { createNamespace, eventually } from './support/cluster-objects.js';
+import { loadImageCacheCrd } from './support/imagecache-crd.js';
 import {
   IMAGECACHE_API_VERSION,
   IMAGECACHE_CRD_NAME,
@@ -36,7 +35,6 @@ import {
 } from '../../src/warm/imagecache.js';
 
 const root = repoRoot();
-const crdPath = path.join(root, 'webhook-config', 'imagecache-crd.yaml');
 const examplePath = path.join(root, 'webhook-config', 'examples', 'imagecache.yaml');
 
 interface Table {
@@ -85,7 +83,7 @@ describe('e2e ImageCache CRD on a real API server', function () {
     // model's attribute map, and a plain object's `x-kubernetes-validations` /
     // `x-kubernetes-list-type` keys (model names x_kubernetes_*) would be DROPPED
     // silently everywhere except inside untyped `items`.
-    const crd = loadYaml<V1CustomResourceDefinition>(fs.readFileSync(crdPath, 'utf8'));
+    const crd = loadImageCacheCrd();
     expect(crd.metadata?.name).to.equal(IMAGECACHE_CRD_NAME);
     const ext = kc.makeApiClient(ApiextensionsV1Api);
     const t0 = performance.now();

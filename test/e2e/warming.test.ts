@@ -2,24 +2,22 @@
 // node's part for pre-pull pods (it marks them done and adds the image to the node's
 // status); everything else is the real `image-locality serve` and kube-apiserver.
 import { expect } from 'chai';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  ApiextensionsV1Api,
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
   PatchStrategy,
-  loadYaml,
   setHeaderOptions,
-  type V1CustomResourceDefinition,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { startControlPlane, repoRoot, type ControlPlane } from './control-plane/control-plane.js';
+import { startControlPlane, type ControlPlane } from './control-plane/control-plane.js';
 import { makePod } from '../support/objects.js';
 import { createNamespace, createNode, createPod, eventually } from './support/cluster-objects.js';
 import { startFakeKubelet, type FakeKubelet } from './support/fake-kubelet.js';
+import { applyImageCacheCrd } from './support/imagecache-crd.js';
 import { preferredNodeNames, setPolicy, tail } from './support/harness.js';
 import { registerWebhook, renderLocalWebhookConfiguration } from './support/register.js';
 import { makeCertificates, startWebhook, type RunningWebhook } from './support/webhook-process.js';
@@ -32,17 +30,6 @@ const OWN = 'image-locality';
 interface ImageCacheObject {
   metadata: { name: string; namespace: string };
   status?: { images?: Array<{ image: string; cachedNodes: number; wantedNodes: number; nodes: Array<{ node: string; state: string; reason?: string }> }> };
-}
-
-async function applyCrd(kc: KubeConfig): Promise<void> {
-  const api = kc.makeApiClient(ApiextensionsV1Api);
-  // loadYaml keeps the x-kubernetes-* extensions that a plain YAML parse loses on the way through the client.
-  const crd = loadYaml<V1CustomResourceDefinition>(readFileSync(join(repoRoot(), 'webhook-config', 'imagecache-crd.yaml'), 'utf8'));
-  await api.createCustomResourceDefinition({ body: crd });
-  await eventually('the ImageCache CRD to be established', async () => {
-    const current = await api.readCustomResourceDefinition({ name: crd.metadata?.name ?? '' });
-    return current.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
-  }, 30_000);
 }
 
 describe('e2e: image cache warming', function () {
@@ -99,7 +86,7 @@ describe('e2e: image cache warming', function () {
     kc.loadFromFile(cp.kubeconfigPath);
     core = kc.makeApiClient(CoreV1Api);
     custom = kc.makeApiClient(CustomObjectsApi);
-    await applyCrd(kc);
+    await applyImageCacheCrd(kc);
     await createNamespace(kc, OWN, false);
     await setPolicy(
       core,
