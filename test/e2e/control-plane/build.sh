@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the real Kubernetes control-plane binaries used by the e2e tests and the
-# demo: etcd, kube-apiserver and kube-scheduler, all from Go modules at pinned
+# Builds the real Kubernetes binaries used by the e2e tests and the demo: etcd,
+# kube-apiserver, kube-scheduler, kubelet and kubectl, all from Go modules at pinned
 # versions. Binaries are cached OUTSIDE the repo so every worktree/checkout
 # shares one multi-minute build; a second run is a no-op.
 #
@@ -35,8 +35,12 @@ fi
 START=$SECONDS
 log() { printf '[control-plane build +%4ds] %s\n' "$((SECONDS - START))" "$*"; }
 
+KUBE_COMMANDS=(kube-apiserver kube-scheduler kubelet kubectl)
+
 have_all() {
-  [[ -x "$BIN_DIR/etcd" && -x "$BIN_DIR/kube-apiserver" && -x "$BIN_DIR/kube-scheduler" ]]
+  [[ -x "$BIN_DIR/etcd" ]] || return 1
+  local cmd
+  for cmd in "${KUBE_COMMANDS[@]}"; do [[ -x "$BIN_DIR/$cmd" ]] || return 1; done
 }
 
 if have_all; then
@@ -111,7 +115,9 @@ build_kube() {
       echo ")"
     } >"$mod/go.mod"
     log "resolving dependencies ($(echo "$staging" | wc -l) staging modules replaced at $STAGING_VERSION)"
-    (cd "$mod" && "$GO" get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" "k8s.io/kubernetes/cmd/kube-scheduler@$KUBE_VERSION")
+    local pkgs=() cmd
+    for cmd in "${KUBE_COMMANDS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$cmd@$KUBE_VERSION"); done
+    (cd "$mod" && "$GO" get "${pkgs[@]}")
     touch "$mod/.resolved"
   fi
 
@@ -126,7 +132,7 @@ build_kube() {
   done
 
   local cmd
-  for cmd in kube-apiserver kube-scheduler; do
+  for cmd in "${KUBE_COMMANDS[@]}"; do
     if [[ -x "$BIN_DIR/$cmd" ]]; then log "$cmd already built"; continue; fi
     log "building $cmd (slow on first run)"
     (cd "$mod" && "$GO" build "${GOBUILD_FLAGS[@]}" -ldflags="$ld" -o "$BIN_DIR/.$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd")
