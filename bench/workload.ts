@@ -1,7 +1,8 @@
 /**
  * A synthetic but realistic cluster and admission traffic for the benchmark:
  * thousands of nodes with 50 images each drawn from a skewed catalogue (a few base
- * images everywhere, a long tail of application images), and ~5 KB pod reviews.
+ * images everywhere, a long tail of application images), and pod reviews shaped
+ * like a Deployment's (the benchmark prints their average size).
  */
 
 /** Small deterministic PRNG so every run measures the same workload. */

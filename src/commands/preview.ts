@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import jsonpatch from 'jsonpatch';
 import { stringify } from 'yaml';
 import { createAdmissionEndpoint } from '../admission/endpoint.js';
@@ -25,6 +25,15 @@ Shows what the webhook would do to a pod, offline, through the same code as 'ser
   --namespace NS       The webhook's own namespace (default image-locality)
   POD_OR_ADMISSIONREVIEW  A Pod or an AdmissionReview, YAML or JSON; '-' reads stdin
 `;
+
+/** What the parser accepts; a test holds PREVIEW_USAGE and the README to this list. */
+export const PREVIEW_OPTIONS = {
+  cluster: { type: 'string' },
+  policy: { type: 'string' },
+  output: { type: 'string', default: 'pod' },
+  namespace: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsOptionsConfig;
 
 type Output = 'pod' | 'patch' | 'review';
 
@@ -62,13 +71,7 @@ export async function runPreviewCommand(argv: string[], io: CommandIO = processI
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: {
-        cluster: { type: 'string' },
-        policy: { type: 'string' },
-        output: { type: 'string', default: 'pod' },
-        namespace: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: PREVIEW_OPTIONS,
     });
   } catch (err) {
     io.stderr.write(`image-locality preview: ${(err as Error).message}\n\n${PREVIEW_USAGE}`);

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createAdmissionEndpoint } from '../admission/endpoint.js';
 import { ClusterState } from '../cluster/cluster-state.js';
@@ -38,6 +38,19 @@ GET /readyz, GET /metrics.
 Without --cluster it uses in-cluster config or the kubeconfig (KUBECONFIG or
 ~/.kube/config). With neither, it serves the bundled example snapshot and says so.
 `;
+
+/** What the parser accepts; a test holds SERVE_USAGE and the README to this list. */
+export const SERVE_OPTIONS = {
+  port: { type: 'string', default: '8443' },
+  host: { type: 'string' },
+  'cert-dir': { type: 'string', default: 'certs' },
+  cluster: { type: 'string' },
+  namespace: { type: 'string' },
+  'shutdown-delay-ms': { type: 'string', default: '2000' },
+  warming: { type: 'string', default: 'on' },
+  'helper-image': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsOptionsConfig;
 
 /** Shipped with the package so that `npm start` works on a machine with no cluster. */
 export const EXAMPLE_SNAPSHOT = fileURLToPath(new URL('../../../examples/cluster-snapshot.yaml', import.meta.url));
@@ -75,17 +88,7 @@ export async function runServeCommand(argv: string[], io: CommandIO = processIO)
   try {
     values = parseArgs({
       args: argv,
-      options: {
-        port: { type: 'string', default: '8443' },
-        host: { type: 'string' },
-        'cert-dir': { type: 'string', default: 'certs' },
-        cluster: { type: 'string' },
-        namespace: { type: 'string' },
-        'shutdown-delay-ms': { type: 'string', default: '2000' },
-        warming: { type: 'string', default: 'on' },
-        'helper-image': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: SERVE_OPTIONS,
     }).values;
   } catch (err) {
     io.stderr.write(`image-locality serve: ${(err as Error).message}\n\n${SERVE_USAGE}`);

@@ -11,7 +11,7 @@
 import { processIO, type CommandIO } from '../commands/io.js';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import {
   CertificateInputError,
   DEFAULT_SERVING_VALIDITY_DAYS,
@@ -34,6 +34,17 @@ Options:
   --days N           serving certificate validity in days (default: ${DEFAULT_SERVING_VALIDITY_DAYS})
   -h, --help         show this help
 `;
+
+/** What the parser accepts; a test holds CERTS_USAGE and the README to this list. */
+export const CERTS_OPTIONS = {
+  out: { type: 'string', default: 'certs/' },
+  service: { type: 'string', default: 'image-locality' },
+  namespace: { type: 'string', default: 'image-locality' },
+  dns: { type: 'string', multiple: true, default: [] },
+  ip: { type: 'string', multiple: true, default: [] },
+  days: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsOptionsConfig;
 
 export type { CommandIO };
 
@@ -62,15 +73,7 @@ export async function runCertsCommand(
       args: argv,
       allowPositionals: false,
       strict: true,
-      options: {
-        out: { type: 'string', default: 'certs/' },
-        service: { type: 'string', default: 'image-locality' },
-        namespace: { type: 'string', default: 'image-locality' },
-        dns: { type: 'string', multiple: true, default: [] },
-        ip: { type: 'string', multiple: true, default: [] },
-        days: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
+      options: CERTS_OPTIONS,
     }));
   } catch (err) {
     return usageError((err as Error).message);

@@ -169,7 +169,8 @@ export function buildPrePullPod(p: PlannedPull, opts: PrePullPodOptions): V1Pod 
           volumeMounts: [{ ...mount, readOnly: true }],
         },
       ],
-      // Memory-backed: nothing is written to the node's disk; the binary is ~1.5 MB.
+      // Memory-backed: nothing is written to the node's disk; the limit leaves room
+      // for the one static binary and nothing else.
       volumes: [{ name: SHARED_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '8Mi' } }],
     },
   };

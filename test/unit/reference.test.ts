@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { imageKey, nodeImageKey, normalizeImage, parseImageReference } from '../../src/images/reference.js';
 import type { ImageReference } from '../../src/images/reference.js';
+import { RUNAWAY_MS } from '../support/timing.js';
 
 // Realistic digests of each supported algorithm (lowercase hex, exact length).
 const HEX16 = '0123456789abcdef';
@@ -333,8 +334,7 @@ describe('images/reference', () => {
         const result = parseImageReference(input);
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
         expect(result.ok).to.equal(false);
-        // Linear work is well under a millisecond here; 100 ms leaves room for slow CI.
-        expect(ms).to.be.below(100);
+        expect(ms).to.be.below(RUNAWAY_MS);
       });
     }
 
@@ -368,17 +368,6 @@ describe('images/reference', () => {
         expect(normalizeImage(key), input).to.equal(key);
       }
       expect(accepted).to.be.greaterThan(1000); // ~2,600 with this seed: the valid paths are exercised too
-    });
-
-    it('normalizes 100,000 typical references in well under a second', () => {
-      // Hot path: every container of every pod, every node image name. Coarse bound only.
-      const inputs = ['nginx', 'nginx:1.25', 'ghcr.io/org/app:v2', `docker.io/library/nginx@${SHA256}`, 'registry.k8s.io/pause:3.9'];
-      const started = process.hrtime.bigint();
-      let length = 0;
-      for (let n = 0; n < 100_000; n++) length += normalizeImage(inputs[n % inputs.length] ?? '')?.length ?? 0;
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      expect(length).to.be.greaterThan(0);
-      expect(ms).to.be.below(1000);
     });
   });
 });

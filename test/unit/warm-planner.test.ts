@@ -213,14 +213,11 @@ describe('warm/planner', () => {
     });
   });
 
-  it('plans a million pairs (10,000 images × 100 nodes, the policy maxima) in well under the tick', () => {
-    // About 0.3 s on a 2-core machine; the bound leaves room for a slow CI runner.
+  it('plans a million pairs (10,000 images × 100 nodes, the policy maxima): every pair started, deferred or backing off', () => {
     const targets = nodes('n', 100);
     const wanted = Array.from({ length: 10_000 }, (_, i) => want(`ghcr.io/acme/app-${i}:1`, targets));
     const history = new Map<string, PullHistory>([[pullKeyString({ imageKey: 'ghcr.io/acme/app-0:1', node: 'n-000' }), { failures: 1, nextAttemptAt: Infinity, reported: true }]]);
-    const started = performance.now();
     const plan = planPulls(input({ wanted, history, limits: { perNode: 100, cluster: 10_000 } }));
-    expect(performance.now() - started).to.be.lessThan(3_000);
     expect(plan.start).to.have.length(10_000);
     expect(plan.backingOff).to.equal(1);
     expect(plan.deferred).to.equal(1_000_000 - 10_000 - 1);

@@ -180,7 +180,7 @@ export const DEFAULT_PLACEMENT_SCENARIO: PlacementScenario = {
 
 /**
  * The default scenario with one thing changed each, along the limits of the
- * scheduler's ImageLocality plugin that DESIGN.md lists: its score is small (weight
+ * scheduler's ImageLocality plugin (the README's opening lists them): its score is small (weight
  * 1) so load soon outweighs it; it is scaled down by the share of nodes holding the
  * image; it compares names verbatim, so a Docker Hub short name misses the fully
  * qualified name the runtime reports.
