@@ -1,6 +1,7 @@
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
 import { nodeImageKey } from '../images/reference.js';
 import type { Labels, NodeFacts } from '../scheduling/node-selection.js';
+import { projectNode } from './node-projection.js';
 
 /** What the index knows about one node: enough to judge eligibility and score it. */
 export interface IndexedNode extends NodeFacts {
@@ -8,6 +9,8 @@ export interface IndexedNode extends NodeFacts {
   id: number;
   /** Not cordoned and Ready: the scheduler would consider it for a new pod. */
   schedulable: boolean;
+  /** status.allocatable (cpu, memory, pods, ephemeral-storage) as quantity strings; absent in hand-built views. */
+  allocatable?: Readonly<Record<string, string>>;
   /** Normalized image key -> size in bytes, from node status and warm records. */
   images: ReadonlyMap<string, number>;
 }
@@ -43,6 +46,7 @@ interface MutableNode {
   labels: Labels;
   taints: readonly V1Taint[];
   schedulable: boolean;
+  allocatable: Readonly<Record<string, string>>;
   /** Images the kubelet reports in node.status.images. */
   reported: Map<string, number>;
   /**
@@ -51,7 +55,7 @@ interface MutableNode {
    * status; the record keeps it visible to the index until the node goes away.
    */
   warmed: Map<string, number>;
-  /** Union of reported and warmed; what the rest of the product reads. */
+  /** Union of reported and warmed (the reported map itself when nothing is warmed); what the rest of the product reads. */
   images: Map<string, number>;
 }
 
@@ -141,16 +145,20 @@ export class ImageIndex implements ImageLocalityView {
     return [...this.nodes.keys()];
   }
 
+  /** Add or update a node from its API object; only its projection (and image keys) is kept. */
   upsertNode(node: V1Node): void {
-    const name = node.metadata?.name;
-    if (typeof name !== 'string' || name === '') return;
+    const projection = projectNode(node);
+    if (!projection) return;
+    const name = projection.name;
     const previous = this.nodes.get(name);
     const next: MutableNode = {
       id: previous?.id ?? this.allocateId(),
       name,
-      labels: { ...(node.metadata?.labels ?? {}) },
-      taints: Array.isArray(node.spec?.taints) ? node.spec.taints : [],
-      schedulable: isSchedulable(node),
+      labels: projection.labels,
+      taints: projection.taints,
+      // Cordoned or not Ready nodes get no new pods, so pointing a pod at them helps nobody.
+      schedulable: projection.ready && !projection.unschedulable,
+      allocatable: projection.allocatable,
       reported: this.reportedImages(node),
       warmed: previous?.warmed ?? new Map(),
       images: new Map(),
@@ -269,15 +277,11 @@ export class ImageIndex implements ImageLocalityView {
   }
 }
 
-function union(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): Map<string, number> {
+/** a itself when b is empty (the usual case), so a node keeps one map of its images, not two. */
+function union(a: Map<string, number>, b: ReadonlyMap<string, number>): Map<string, number> {
+  if (b.size === 0) return a;
   const out = new Map(a);
   for (const [key, size] of b) if (!out.has(key)) out.set(key, size);
   return out;
 }
 
-/** Cordoned or not Ready nodes get no new pods, so pointing a pod at them helps nobody. */
-export function isSchedulable(node: V1Node): boolean {
-  if (node.spec?.unschedulable === true) return false;
-  const conditions = Array.isArray(node.status?.conditions) ? node.status.conditions : [];
-  return conditions.some((c) => c?.type === 'Ready' && c.status === 'True');
-}

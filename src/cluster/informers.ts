@@ -1,22 +1,31 @@
-import {
-  CoreV1Api,
-  KubeConfig,
-  ListWatch,
-  Watch,
-  type KubernetesListObject,
-  type KubernetesObject,
-  type V1ConfigMap,
-  type V1Namespace,
-  type V1Node,
-} from '@kubernetes/client-node';
+/**
+ * Informers: a ListWatch (paged list, watch from the last resourceVersion, 410
+ * relist, backoff) plus what each consumer keeps. Nodes keep nothing here: each
+ * object goes straight into the image index, which keeps only its projection. Small
+ * collections (ImageCaches, pre-pull pods) keep their objects in a ResilientInformer.
+ */
+import type { KubeConfig, KubernetesObject, V1ConfigMap, V1Namespace, V1Node } from '@kubernetes/client-node';
 import { log } from '../log.js';
 import { POLICY_CONFIGMAP_NAME, parsePolicyConfigMap } from '../policy/policy.js';
+import { kubeTransport } from './api-transport.js';
 import type { ClusterState } from './cluster-state.js';
+import { informerFailuresTotal, informerListsTotal } from './informer-metrics.js';
+import {
+  DEFAULT_LIST_WATCH_TIMINGS,
+  ListWatch,
+  describeError,
+  objectKey,
+  type ListWatchObserver,
+  type ListWatchSpec,
+  type ListWatchTimings,
+  type ListWatchTransport,
+} from './list-watch.js';
 
-export const DEFAULT_WATCHER_OPTIONS: Required<WatcherOptions> = {
+export const DEFAULT_WATCHER_OPTIONS: Required<Omit<WatcherOptions, 'observer'>> = {
   staleAfterMs: 120_000,
-  initialBackoffMs: 500,
-  maxBackoffMs: 30_000,
+  initialBackoffMs: DEFAULT_LIST_WATCH_TIMINGS.initialBackoffMs,
+  maxBackoffMs: DEFAULT_LIST_WATCH_TIMINGS.maxBackoffMs,
+  pageSize: DEFAULT_LIST_WATCH_TIMINGS.pageSize,
 };
 
 export interface WatcherOptions {
@@ -24,6 +33,10 @@ export interface WatcherOptions {
   staleAfterMs?: number;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Objects per list page. */
+  pageSize?: number;
+  /** Told of every complete list and every failure; logs and metrics by default. */
+  observer?: ListWatchObserver;
 }
 
 export interface InformerHandlers<T> {
@@ -35,95 +48,105 @@ export interface ResilientInformerSpec<T extends KubernetesObject> {
   /** Short name for logs and readiness messages. */
   what: string;
   path: string;
-  list: () => Promise<KubernetesListObject<T>>;
   handlers: InformerHandlers<T>;
   labelSelector?: string;
   fieldSelector?: string;
-  /** Called after any add, update or delete. */
+  /** Called after any add, update or delete (once per list page while listing). */
   onChange?: () => void;
 }
 
+/** Logs and counts what every ListWatch of this process does. */
+export const LOGGING_OBSERVER: ListWatchObserver = {
+  listed(what, reason, items, pages) {
+    informerListsTotal.inc({ informer: what, reason });
+    const line = { informer: what, reason, items, pages };
+    if (reason === 'initial') log.info(line, 'informer synced');
+    else log.warn(line, 'relisted: the server no longer had our resourceVersion');
+  },
+  failed(what, err, retryInMs) {
+    informerFailuresTotal.inc({ informer: what });
+    log.warn({ informer: what, err: describeError(err), retryInMs }, 'list or watch failed; restarting with backoff');
+  },
+};
+
+function timingsOf(options: WatcherOptions): ListWatchTimings {
+  return {
+    ...DEFAULT_LIST_WATCH_TIMINGS,
+    initialBackoffMs: options.initialBackoffMs ?? DEFAULT_WATCHER_OPTIONS.initialBackoffMs,
+    maxBackoffMs: options.maxBackoffMs ?? DEFAULT_WATCHER_OPTIONS.maxBackoffMs,
+    pageSize: options.pageSize ?? DEFAULT_WATCHER_OPTIONS.pageSize,
+  };
+}
+
 /**
- * One list+watch with its own health. The client's informer does not restart after
- * errors other than 410 Gone, so this one restarts it with capped exponential backoff.
+ * A ListWatch that also keeps the objects, for collections small enough to hold
+ * whole (a few hundred ImageCaches, the pre-pull pods in flight).
  */
 export class ResilientInformer<T extends KubernetesObject> {
-  synced = false;
-  failingSince: number | undefined;
-  lastError: string | undefined;
-  private backoffMs: number;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private errorInAttempt = false;
-  private readonly informer: ListWatch<T>;
+  private readonly store = new Map<string, T>();
+  private readonly watch: ListWatch;
 
-  readonly what: string;
-  private readonly onChange: () => void;
-
-  constructor(kc: KubeConfig, spec: ResilientInformerSpec<T>, private readonly options: Required<WatcherOptions>) {
-    this.what = spec.what;
-    this.onChange = spec.onChange ?? (() => {});
-    this.backoffMs = options.initialBackoffMs;
-    this.informer = new ListWatch<T>(spec.path, new Watch(kc), spec.list, false, spec.labelSelector, spec.fieldSelector);
-    const handlers = spec.handlers;
-    const upsert = (obj: T) => {
-      handlers.upsert(obj);
-      this.onChange();
+  constructor(kc: KubeConfig | ListWatchTransport, spec: ResilientInformerSpec<T>, options: WatcherOptions = DEFAULT_WATCHER_OPTIONS) {
+    const transport = 'listPage' in kc ? kc : kubeTransport(kc);
+    const onChange = spec.onChange ?? (() => {});
+    const listWatchSpec: ListWatchSpec = {
+      what: spec.what,
+      path: spec.path,
+      ...(spec.labelSelector ? { labelSelector: spec.labelSelector } : {}),
+      ...(spec.fieldSelector ? { fieldSelector: spec.fieldSelector } : {}),
+      handlers: {
+        upsert: (object) => {
+          const key = objectKey(object) as string;
+          this.store.set(key, object as T);
+          spec.handlers.upsert(object as T);
+        },
+        remove: (key, object) => {
+          const last = (object as T | undefined) ?? this.store.get(key);
+          this.store.delete(key);
+          if (last) spec.handlers.remove(last);
+        },
+        changed: onChange,
+      },
     };
-    this.informer.on('add', upsert);
-    this.informer.on('update', upsert);
-    this.informer.on('delete', (obj) => {
-      handlers.remove(obj);
-      this.onChange();
-    });
-    this.informer.on('error', (err) => this.failed(err));
+    this.watch = new ListWatch(transport, listWatchSpec, timingsOf(options), options.observer ?? LOGGING_OBSERVER);
+  }
+
+  get what(): string {
+    return this.watch.what;
+  }
+  get synced(): boolean {
+    return this.watch.synced;
+  }
+  get failingSince(): number | undefined {
+    return this.watch.failingSince;
+  }
+  get lastError(): string | undefined {
+    return this.watch.lastError;
   }
 
   /** The objects as last seen. */
-  list(): readonly T[] {
-    return this.informer.list();
+  list(): T[] {
+    return [...this.store.values()];
   }
 
-  async start(): Promise<void> {
-    this.errorInAttempt = false;
-    await this.informer.start();
-    if (!this.errorInAttempt && !this.stopped) {
-      if (!this.synced) log.info({ informer: this.what }, 'informer synced');
-      this.synced = true;
-      this.failingSince = undefined;
-      this.backoffMs = this.options.initialBackoffMs;
-    }
+  /** Resolves after the first list attempt (synced, or failed and retrying). */
+  start(): Promise<void> {
+    return this.watch.start();
   }
 
-  private failed(err: unknown): void {
-    this.errorInAttempt = true;
-    if (this.stopped) return;
-    this.failingSince ??= Date.now();
-    this.lastError = describeError(err);
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs);
-    log.warn({ informer: this.what, err: this.lastError, retryInMs: delay }, 'watch failed; restarting with backoff');
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.start().catch((e: unknown) => this.failed(e));
-    }, delay);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.informer.stop();
+  stop(): Promise<void> {
+    return this.watch.stop();
   }
 }
 
-function describeError(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  if (err && typeof err === 'object') {
-    const e = err as { code?: unknown; statusCode?: unknown; message?: unknown };
-    return String(e.message ?? `status ${String(e.statusCode ?? e.code ?? 'unknown')}`);
-  }
-  return String(err);
+/** The part of a list-watch that readiness looks at. */
+interface WatchHealth {
+  readonly what: string;
+  readonly synced: boolean;
+  readonly failingSince: number | undefined;
+  readonly lastError: string | undefined;
+  start(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 /**
@@ -131,81 +154,76 @@ function describeError(err: unknown): string {
  * policy ConfigMap. Admission reads only the state, never the API server.
  */
 export class ClusterWatcher {
-  private readonly informers: Array<ResilientInformer<any>>;
+  private readonly watches: WatchHealth[];
   private readonly staleAfterMs: number;
 
-  constructor(kc: KubeConfig, state: ClusterState, options: WatcherOptions = {}) {
-    const opts: Required<WatcherOptions> = {
-      staleAfterMs: options.staleAfterMs ?? DEFAULT_WATCHER_OPTIONS.staleAfterMs,
-      initialBackoffMs: options.initialBackoffMs ?? DEFAULT_WATCHER_OPTIONS.initialBackoffMs,
-      maxBackoffMs: options.maxBackoffMs ?? DEFAULT_WATCHER_OPTIONS.maxBackoffMs,
-    };
-    this.staleAfterMs = opts.staleAfterMs;
-    const core = kc.makeApiClient(CoreV1Api);
+  constructor(kc: KubeConfig | ListWatchTransport, state: ClusterState, options: WatcherOptions = {}) {
+    const transport = 'listPage' in kc ? kc : kubeTransport(kc);
+    const timings = timingsOf(options);
+    const observer = options.observer ?? LOGGING_OBSERVER;
+    this.staleAfterMs = options.staleAfterMs ?? DEFAULT_WATCHER_OPTIONS.staleAfterMs;
     const ns = state.ownNamespace;
     const gauges = () => state.updateGauges();
-    this.informers = [
-      new ResilientInformer<V1Node>(
-        kc,
+    this.watches = [
+      // The index projects each node as it arrives; the raw object is dropped at once.
+      new ListWatch(
+        transport,
         {
           what: 'nodes',
           path: '/api/v1/nodes',
-          list: () => core.listNode() as Promise<KubernetesListObject<V1Node>>,
           handlers: {
-            upsert: (n) => state.index.upsertNode(n),
-            remove: (n) => state.index.removeNode(n.metadata?.name ?? ''),
+            upsert: (n) => state.index.upsertNode(n as V1Node),
+            remove: (name) => state.index.removeNode(name),
+            changed: gauges,
           },
-          onChange: gauges,
         },
-        opts,
+        timings,
+        observer,
       ),
-      new ResilientInformer<V1Namespace>(
-        kc,
+      new ListWatch(
+        transport,
         {
           what: 'namespaces',
           path: '/api/v1/namespaces',
-          list: () => core.listNamespace() as Promise<KubernetesListObject<V1Namespace>>,
           handlers: {
-            upsert: (n) => state.upsertNamespace(n),
-            remove: (n) => state.removeNamespace(n.metadata?.name ?? ''),
+            upsert: (n) => state.upsertNamespace(n as V1Namespace),
+            remove: (name) => state.removeNamespace(name),
           },
         },
-        opts,
+        timings,
+        observer,
       ),
-      new ResilientInformer<V1ConfigMap>(
-        kc,
+      new ListWatch(
+        transport,
         {
           what: 'policy',
           path: `/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps`,
-          list: () =>
-            core.listNamespacedConfigMap({
-              namespace: ns,
-              fieldSelector: `metadata.name=${POLICY_CONFIGMAP_NAME}`,
-            }) as Promise<KubernetesListObject<V1ConfigMap>>,
           fieldSelector: `metadata.name=${POLICY_CONFIGMAP_NAME}`,
           handlers: {
-            upsert: (cm) => {
+            upsert: (object) => {
+              const cm = object as V1ConfigMap;
               if (cm.metadata?.name !== POLICY_CONFIGMAP_NAME) return;
               const source = `configmap ${ns}/${POLICY_CONFIGMAP_NAME} rv=${cm.metadata?.resourceVersion ?? '?'}`;
               state.applyPolicy(parsePolicyConfigMap(cm), source);
             },
-            remove: (cm) => {
-              if (cm.metadata?.name === POLICY_CONFIGMAP_NAME) state.resetPolicy();
+            remove: (key) => {
+              if (key === `${ns}/${POLICY_CONFIGMAP_NAME}`) state.resetPolicy();
             },
           },
         },
-        opts,
+        timings,
+        observer,
       ),
     ];
   }
 
   /** Starts every watch; resolves once each has had its first attempt (synced or retrying). */
   async start(): Promise<void> {
-    await Promise.all(this.informers.map((i) => i.start().catch(() => undefined)));
+    await Promise.all(this.watches.map((w) => w.start()));
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.informers.map((i) => i.stop()));
+    await Promise.all(this.watches.map((w) => w.stop()));
   }
 
   ready(): boolean {
@@ -214,19 +232,19 @@ export class ClusterWatcher {
 
   /** Why the view is not ready, in words an operator can act on. */
   reason(): string {
-    const unsynced = this.informers.filter((i) => !i.synced);
+    const unsynced = this.watches.filter((w) => !w.synced);
     if (unsynced.length > 0) {
-      return `waiting for first sync of ${unsynced.map((i) => `${i.what}${i.lastError ? ` (${i.lastError})` : ''}`).join(', ')}`;
+      return `waiting for first sync of ${unsynced.map((w) => `${w.what}${w.lastError ? ` (${w.lastError})` : ''}`).join(', ')}`;
     }
     const now = Date.now();
-    const stale = this.informers.filter((i) => i.failingSince !== undefined && now - i.failingSince > this.staleAfterMs);
+    const stale = this.watches.filter((w) => w.failingSince !== undefined && now - w.failingSince > this.staleAfterMs);
     if (stale.length > 0) {
-      return `watch failing for over ${Math.round(this.staleAfterMs / 1000)}s: ${stale.map((i) => `${i.what} (${i.lastError})`).join(', ')}`;
+      return `watch failing for over ${Math.round(this.staleAfterMs / 1000)}s: ${stale.map((w) => `${w.what} (${w.lastError})`).join(', ')}`;
     }
     return 'ok';
   }
 
   synced(): boolean {
-    return this.informers.every((i) => i.synced);
+    return this.watches.every((w) => w.synced);
   }
 }

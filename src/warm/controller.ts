@@ -4,7 +4,6 @@ import {
   PatchStrategy,
   setHeaderOptions,
   type KubeConfig,
-  type KubernetesListObject,
   type V1Pod,
 } from '@kubernetes/client-node';
 import type { ClusterState } from '../cluster/cluster-state.js';
@@ -87,7 +86,6 @@ export class WarmController {
         what: 'pre-pull pods',
         path: '/api/v1/pods',
         labelSelector: PRE_PULL_SELECTOR,
-        list: () => this.core.listPodForAllNamespaces({ labelSelector: PRE_PULL_SELECTOR }) as Promise<KubernetesListObject<V1Pod>>,
         handlers: { upsert: (pod) => void this.observePod(pod), remove: () => undefined },
         onChange: () => this.poke(),
       },

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { CustomObjectsApi, type KubeConfig, type KubernetesListObject } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Decision } from '../admission/mutate-pod.js';
 import type { AdmissionRequest } from '../admission/review.js';
 import type { ClusterState } from '../cluster/cluster-state.js';
@@ -46,7 +46,6 @@ export class Warming {
   private readonly elector: LeaderElector;
 
   constructor(options: WarmingOptions) {
-    const custom = options.kc.makeApiClient(CustomObjectsApi);
     this.records = new WarmRecords(options.state.index);
     this.demand = new DemandRecorder(options.kc, options.state, options.demandFlushMs);
     this.caches = new ResilientInformer<ImageCache>(
@@ -54,10 +53,6 @@ export class Warming {
       {
         what: 'imagecaches',
         path: `/apis/${IMAGECACHE_GROUP}/${IMAGECACHE_VERSION}/${IMAGECACHE_PLURAL}`,
-        list: () =>
-          custom.listClusterCustomObject({ group: IMAGECACHE_GROUP, version: IMAGECACHE_VERSION, plural: IMAGECACHE_PLURAL }) as Promise<
-            KubernetesListObject<ImageCache>
-          >,
         handlers: {
           upsert: (cache) => this.records.apply(cache),
           remove: (cache) => this.records.remove(cache),

@@ -68,6 +68,34 @@ describe('ImageIndex', () => {
     expect(index.node('down')?.schedulable).to.equal(false);
   });
 
+  it('keeps its own copy of the fields decisions read, not the node object', () => {
+    const index = new ImageIndex();
+    const node = makeNode({ name: 'a', labels: { pool: 'gpu' }, taints: [{ key: 'gpu', value: 'yes', effect: 'NoSchedule', timeAdded: new Date(0) }] });
+    (node.metadata as Record<string, unknown>)['managedFields'] = [{ manager: 'kubelet', fieldsV1: { 'f:status': {} } }];
+    (node.status as Record<string, unknown>)['allocatable'] = { cpu: '8', memory: '32Gi', pods: '110', 'hugepages-2Mi': '0', 'example.com/fpga': '2' };
+    index.upsertNode(node);
+    // Later changes to the object (or its reuse by a client library) do not leak into the index.
+    (node.metadata?.labels as Record<string, string>)['pool'] = 'cpu';
+    (node.spec?.taints as unknown[]).length = 0;
+    const indexed = index.node('a');
+    expect(indexed?.labels['pool']).to.equal('gpu');
+    expect(indexed?.taints).to.deep.equal([{ key: 'gpu', value: 'yes', effect: 'NoSchedule' }]);
+    expect(indexed?.allocatable).to.deep.equal({ cpu: '8', memory: '32Gi', pods: '110' });
+    expect(Object.keys(indexed ?? {}).sort()).to.deep.equal(['allocatable', 'id', 'images', 'labels', 'name', 'reported', 'schedulable', 'taints', 'warmed']);
+  });
+
+  it('ignores malformed labels, taints and conditions instead of failing', () => {
+    const index = new ImageIndex();
+    const node = makeNode({ name: 'a' }) as unknown as Record<string, Record<string, unknown>>;
+    (node['metadata'] as Record<string, unknown>)['labels'] = { ok: 'yes', bad: 5 };
+    node['spec'] = { taints: [null, { key: 'k' }, { key: 'k', effect: 'NoSchedule', value: 3 }] };
+    (node['status'] as Record<string, unknown>)['conditions'] = 'Ready';
+    index.upsertNode(node as never);
+    expect(index.node('a')?.labels).to.deep.equal({ ok: 'yes' });
+    expect(index.node('a')?.taints).to.deep.equal([{ key: 'k', effect: 'NoSchedule' }]);
+    expect(index.node('a')?.schedulable).to.equal(false);
+  });
+
   it('orders node ids by name and keeps the order right after nodes come and go', () => {
     const index = new ImageIndex();
     for (const name of ['c', 'a', 'b']) index.upsertNode(makeNode({ name }));

@@ -48,6 +48,12 @@ export interface ControlPlane {
   /** http://127.0.0.1:PORT */
   etcdEndpoint: string;
   processes: ProcessRecord[];
+  /**
+   * Stop kube-apiserver and start it again with the same flags (same port, certs
+   * and etcd); resolves once /readyz is OK. `whileDown` runs in between. Clients
+   * see their watches break, as in an apiserver upgrade.
+   */
+  restartApiserver(whileDown?: () => Promise<void>): Promise<void>;
   /** SIGTERM all components (SIGKILL after a grace period) and remove `dir`. Idempotent. */
   stop(): Promise<void>;
 }
@@ -565,7 +571,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     ];
     const server = `https://127.0.0.1:${apiPort}`;
     const t1 = Date.now();
-    const apiserver = run('kube-apiserver', [
+    const apiserverArgs = [
       `--etcd-servers=${etcdEndpoint}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
@@ -586,16 +592,29 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       '--endpoint-reconciler-type=none',
       '--profiling=false',
       ...(opts.extraApiserverArgs ?? []),
-    ]);
+    ];
+    let apiserver = run('kube-apiserver', apiserverArgs);
     const certFile = path.join(pkiDir, 'apiserver.crt');
     let caPem = '';
-    await waitReady(apiserver, 'kube-apiserver', readyTimeoutMs, async () => {
-      if (!caPem && fs.existsSync(certFile)) caPem = fs.readFileSync(certFile, 'utf8');
-      if (!caPem) return false;
-      const r = await probe(`${server}/readyz`, { ca: caPem, token });
-      return r.status === 200;
-    });
+    const apiserverReady = (s: Started): Promise<void> =>
+      waitReady(s, 'kube-apiserver', readyTimeoutMs, async () => {
+        if (!caPem && fs.existsSync(certFile)) caPem = fs.readFileSync(certFile, 'utf8');
+        if (!caPem) return false;
+        const r = await probe(`${server}/readyz`, { ca: caPem, token });
+        return r.status === 200;
+      });
+    await apiserverReady(apiserver);
     log(`kube-apiserver ready on ${server} after ${Date.now() - t1} ms`);
+    const restartApiserver = async (whileDown?: () => Promise<void>): Promise<void> => {
+      await stopProcesses([apiserver.rec]);
+      started.splice(started.indexOf(apiserver), 1);
+      liveEntry.records.splice(liveEntry.records.indexOf(apiserver.rec), 1);
+      await whileDown?.();
+      // The serving certificate in --cert-dir is reused, so caPem stays valid.
+      apiserver = run('kube-apiserver', apiserverArgs);
+      await apiserverReady(apiserver);
+      log('kube-apiserver restarted');
+    };
 
     const kubeconfigPath = path.join(dir, 'kubeconfig');
     fs.writeFileSync(kubeconfigPath, kubeconfigYaml(server, caPem, token), { mode: 0o600 });
@@ -629,7 +648,11 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       token,
       caPem,
       etcdEndpoint,
-      processes: records(),
+      // A getter: restartApiserver() replaces the apiserver's record.
+      get processes() {
+        return records();
+      },
+      restartApiserver,
       stop,
     };
   } catch (err) {
