@@ -5,6 +5,7 @@ import type {
   V1PreferredSchedulingTerm,
 } from '@kubernetes/client-node';
 import { matchesNodeSelectorTerm, type NodeFacts } from '../scheduling/node-selection.js';
+import { shortlistTerms } from './shortlist.js';
 
 /**
  * What one invocation injected, stored on the pod (annotation) so that a second
@@ -13,13 +14,15 @@ import { matchesNodeSelectorTerm, type NodeFacts } from '../scheduling/node-sele
  */
 export interface InjectionRecord {
   v: 1;
-  mode: 'preferred' | 'required';
+  mode: 'preferred' | 'required' | 'shortlist';
   /** [node name, weight] in injection order. */
   nodes: Array<[string, number]>;
-  /** Required mode only: the user's own required terms before injection (null: none). */
+  /** Required and shortlist modes: the user's own required terms before injection (null: none). */
   userRequired?: V1NodeSelectorTerm[] | null;
   /** Required mode only: the (user term, node) pairs that were injected; see requiredPairs. */
   pairs?: Array<[number, string]>;
+  /** Shortlist mode only: the hostname label values ANDed into each user term. */
+  shortlist?: string[];
 }
 
 /**
@@ -98,19 +101,23 @@ export function stripInjection(
 ): V1NodeAffinity | undefined {
   if (!affinity) return undefined;
   const result: V1NodeAffinity = { ...affinity };
-  if (record.mode === 'preferred') {
+  if (record.mode !== 'preferred') {
+    // Required terms are restored only when they are still exactly what was
+    // injected; otherwise someone changed them and they are the user's now.
+    const user = record.userRequired ?? null;
+    const injected =
+      record.mode === 'shortlist' ? shortlistTerms(user, record.shortlist ?? []) : requiredTermsFor(user, record.pairs ?? []);
+    if (!isDeepStrictEqual(requiredTermsOf(affinity), injected)) return affinity;
+    if (user === null) delete result.requiredDuringSchedulingIgnoredDuringExecution;
+    else result.requiredDuringSchedulingIgnoredDuringExecution = { nodeSelectorTerms: user };
+  }
+  if (record.mode !== 'required') {
     const preferred = affinity.preferredDuringSchedulingIgnoredDuringExecution;
     if (Array.isArray(preferred)) {
       const rest = withoutTerms(preferred, preferredTermsFor(record));
       if (rest.length > 0) result.preferredDuringSchedulingIgnoredDuringExecution = rest;
       else delete result.preferredDuringSchedulingIgnoredDuringExecution;
     }
-  } else {
-    const user = record.userRequired ?? null;
-    const injected = requiredTermsFor(user, record.pairs ?? []);
-    if (!isDeepStrictEqual(requiredTermsOf(affinity), injected)) return affinity;
-    if (user === null) delete result.requiredDuringSchedulingIgnoredDuringExecution;
-    else result.requiredDuringSchedulingIgnoredDuringExecution = { nodeSelectorTerms: user };
   }
   return Object.keys(result).length > 0 ? result : undefined;
 }

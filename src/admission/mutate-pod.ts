@@ -15,6 +15,7 @@ import {
 } from './affinity.js';
 import { PatchBuildError, removeValue, setValue, type PatchOperation } from './json-patch.js';
 import { collectPodImages, rankNodes, weightFor } from './scoring.js';
+import { shortlistForPod, shortlistTerms } from './shortlist.js';
 import { isObject } from '../json-shape.js';
 
 /** Everything the decision depends on besides the pod: all in memory, nothing on the network. */
@@ -23,6 +24,8 @@ export interface MutationContext {
   policy: CompiledPolicy;
   namespaceEnabled(namespace: string): boolean;
   ownNamespace: string;
+  /** Shortlist mode: owners whose shortlisted pods were released lately get preferences only. */
+  releasedOwner?(uid: string): boolean;
 }
 
 export interface MutationInput {
@@ -88,7 +91,7 @@ export function decidePodMutation(input: MutationInput, ctx: MutationContext): D
   const skip = skipReason(input, pod, ctx);
   if (skip) return { outcome: 'skipped', reason: skip };
   const spec = pod.spec as NonNullable<Pod['spec']>;
-  const affinityMode = ctx.policy.policy.affinity.mode as 'preferred' | 'required';
+  const affinityMode = ctx.policy.policy.affinity.mode as 'preferred' | 'required' | 'shortlist';
 
   const current: V1NodeAffinity | undefined = isObject(spec.affinity?.nodeAffinity) ? spec.affinity.nodeAffinity : undefined;
   if (spec.affinity !== undefined && spec.affinity !== null && !isObject(spec.affinity)) {
@@ -124,7 +127,19 @@ export function decidePodMutation(input: MutationInput, ctx: MutationContext): D
     const maxWeight = ctx.policy.policy.affinity.weight;
     const nodes: Array<[string, number]> = ranking.ranked.map((r) => [r.name, weightFor(r.score, maxWeight)]);
     const pairs = affinityMode === 'required' ? requiredPairs(userRequired, ranking.ranked.map((r) => r.node)) : [];
-    if (affinityMode === 'required' && pairs.length > 0) {
+    const shortlist =
+      affinityMode === 'shortlist'
+        ? shortlistForPod(
+            pod.metadata?.ownerReferences,
+            { holders: ranking.ranked.map((r) => r.node), view: ctx.view, constraints, size: ctx.policy.policy.affinity.shortlistSize },
+            (uid) => ctx.releasedOwner?.(uid) ?? false,
+          )
+        : undefined;
+    if (shortlist?.ok) {
+      record = { v: 1, mode: 'shortlist', nodes, userRequired, shortlist: shortlist.hostnames };
+      desired = mergeInjection(base, { required: shortlistTerms(userRequired, shortlist.hostnames), preferred: preferredTermsFor(record) });
+      reason = `required one of ${shortlist.hostnames.length} node(s) (${shortlist.fallbacks} of them fallbacks), preferred the ${nodes.length} holding the pod's images`;
+    } else if (affinityMode === 'required' && pairs.length > 0) {
       record = { v: 1, mode: 'required', nodes, userRequired, pairs };
       desired = mergeInjection(base, { required: requiredTermsFor(userRequired, pairs) });
       reason = `required one of ${nodes.length} node(s) holding the pod's images`;
@@ -135,6 +150,7 @@ export function decidePodMutation(input: MutationInput, ctx: MutationContext): D
       desired = mergeInjection(base, { preferred: preferredTermsFor(record) });
       reason = `preferred ${nodes.length} node(s) holding the pod's images`;
       if (affinityMode === 'required') reason += ' (required mode fell back: no holder satisfies the pod\'s own required terms)';
+      if (shortlist && !shortlist.ok) reason += ` (shortlist mode fell back: ${shortlist.reason})`;
     }
   }
 

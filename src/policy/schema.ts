@@ -2,9 +2,9 @@
 // Validation messages quote these tables, so a limit changed here changes
 // what users are told as well as what is enforced.
 
-export type AffinityMode = 'preferred' | 'required' | 'off';
+export type AffinityMode = 'preferred' | 'required' | 'shortlist' | 'off';
 
-export const AFFINITY_MODES: readonly AffinityMode[] = Object.freeze(['preferred', 'required', 'off'] as const);
+export const AFFINITY_MODES: readonly AffinityMode[] = Object.freeze(['preferred', 'required', 'shortlist', 'off'] as const);
 
 export interface Policy {
   affinity: {
@@ -12,6 +12,8 @@ export interface Policy {
     weight: number;
     maxNodes: number;
     minScore: number;
+    /** Shortlist mode: nodes named in the required hostname expression, holders included. */
+    shortlistSize: number;
   };
   images: {
     include: string[];
@@ -69,6 +71,9 @@ export const NUMBER_SPECS = {
   'affinity.weight': { integer: true, min: 1, max: 100 },
   'affinity.maxNodes': { integer: true, min: 1, max: 1000 },
   'affinity.minScore': { integer: false, min: 0, max: 1 },
+  // The scheduler scores every feasible node when it finds no more than 100 (its
+  // floor at every cluster size), so a shortlist beyond 100 could be cut short.
+  'affinity.shortlistSize': { integer: true, min: 10, max: 100 },
   'warm.minNodes': { integer: true, min: 0, max: 1000 },
   'warm.maxConcurrentPullsPerNode': { integer: true, min: 1, max: 100 },
   'warm.maxConcurrentPulls': { integer: true, min: 1, max: 10000 },
@@ -84,7 +89,7 @@ export function deepFreeze<T>(value: T): T {
 }
 
 export const DEFAULT_POLICY: Readonly<Policy> = deepFreeze({
-  affinity: { mode: 'preferred', weight: 80, maxNodes: 20, minScore: 0.5 },
+  affinity: { mode: 'preferred', weight: 80, maxNodes: 20, minScore: 0.5, shortlistSize: 100 },
   images: { include: ['**'], exclude: [] },
   namespaces: { exclude: [] },
   warm: { minNodes: 0, maxConcurrentPullsPerNode: 2, maxConcurrentPulls: 10, pullTimeoutSeconds: 1800 },

@@ -205,6 +205,7 @@ export function validatePolicyValue(value: unknown, errors: ErrorList): Policy {
     weight: a.number('weight', d.affinity.weight),
     maxNodes: a.number('maxNodes', d.affinity.maxNodes),
     minScore: a.number('minScore', d.affinity.minScore),
+    shortlistSize: a.number('shortlistSize', d.affinity.shortlistSize),
   };
   a.finish();
 

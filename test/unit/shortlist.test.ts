@@ -1,0 +1,208 @@
+import { expect } from 'chai';
+import jsonpatch from 'jsonpatch';
+import type { V1Node, V1NodeSelectorTerm, V1Pod } from '@kubernetes/client-node';
+import { decidePodMutation, type Decision, type MutationContext } from '../../src/admission/mutate-pod.js';
+import { NO_SHORTLIST, MAX_WALK_FACTOR, HOSTNAME_LABEL } from '../../src/admission/shortlist.js';
+import { matchesRequiredNodeAffinity } from '../../src/scheduling/node-selection.js';
+import type { ClusterState } from '../../src/cluster/cluster-state.js';
+import { containerdImage, makeNode, makePod } from '../support/objects.js';
+import { stateWith } from '../support/state.js';
+
+const IMAGE = 'registry.example.com/ml/trainer:2.1';
+const MB = 1_000_000;
+
+function name(i: number): string {
+  return `n-${String(i).padStart(5, '0')}`;
+}
+
+/** `count` nodes; holders at the given indices; `shape` changes any node. */
+function nodes(count: number, holders: number[], shape: (node: V1Node, i: number) => void = () => {}): V1Node[] {
+  return Array.from({ length: count }, (_, i) => {
+    const node = makeNode({ name: name(i), images: holders.includes(i) ? [containerdImage(IMAGE, 700 * MB)] : [] });
+    shape(node, i);
+    return node;
+  });
+}
+
+function shortlistState(list: V1Node[], shortlistSize = 100): ClusterState {
+  return stateWith(list, ['apps'], { affinity: { mode: 'shortlist', shortlistSize } });
+}
+
+function owned(pod: V1Pod, kind = 'ReplicaSet', uid = 'rs-uid-1'): V1Pod {
+  pod.metadata!.ownerReferences = [{ apiVersion: 'apps/v1', kind, name: 'trainer-abc', uid, controller: true }];
+  return pod;
+}
+
+function trainer(extra: Parameters<typeof makePod>[3] = {}): V1Pod {
+  return owned(makePod('p', 'apps', [IMAGE], extra));
+}
+
+function decide(ctx: MutationContext, pod: V1Pod): Decision {
+  return decidePodMutation({ operation: 'CREATE', namespace: 'apps', kind: { group: '', version: 'v1', kind: 'Pod' }, pod }, ctx);
+}
+
+function apply(ctx: MutationContext, pod: V1Pod): { pod: V1Pod; decision: Decision } {
+  const decision = decide(ctx, pod);
+  if (decision.outcome !== 'mutated') throw new Error(`expected a mutation, got ${decision.outcome}: ${decision.reason}`);
+  return { pod: jsonpatch.apply_patch(pod, decision.patch), decision };
+}
+
+function requiredTerms(pod: V1Pod): V1NodeSelectorTerm[] {
+  return pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
+}
+
+/** Hostname values of the shortlist expression in the first term. */
+function shortlisted(pod: V1Pod): string[] {
+  const expr = requiredTerms(pod)[0]?.matchExpressions?.find((e) => e.key === HOSTNAME_LABEL && e.operator === 'In');
+  return expr?.values ?? [];
+}
+
+function preferredNames(pod: V1Pod): string[] {
+  return (pod.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []).map(
+    (t) => t.preference.matchFields?.[0]?.values?.[0] as string,
+  );
+}
+
+/** Nodes the scheduler could place the mutated pod on, by its required terms alone. */
+function feasible(state: ClusterState, pod: V1Pod): string[] {
+  return [...state.index.allNodes()]
+    .filter((n) => matchesRequiredNodeAffinity(requiredTerms(pod), n.name, n.labels))
+    .map((n) => n.name)
+    .sort();
+}
+
+describe('shortlist mode', () => {
+  const holders = [10, 150, 290];
+  const holderNames = holders.map(name);
+
+  it('requires the holders plus fallbacks up to shortlistSize in one hostname expression, and prefers the holders', () => {
+    const state = shortlistState(nodes(300, holders));
+    const { pod, decision } = apply(state.mutationContext(), trainer());
+    const terms = requiredTerms(pod);
+    expect(terms).to.have.length(1);
+    expect(terms[0]!.matchExpressions).to.have.length(1);
+    const list = shortlisted(pod);
+    expect(list).to.have.length(100);
+    expect(new Set(list).size).to.equal(100);
+    expect(list.slice(0, 3).sort()).to.deep.equal(holderNames);
+    expect(preferredNames(pod).sort()).to.deep.equal(holderNames);
+    expect(feasible(state, pod)).to.deep.equal([...list].sort());
+    expect(decision.reason).to.contain('97 of them fallbacks');
+  });
+
+  it("ANDs the shortlist into each of the user's terms without multiplying them; fallbacks satisfy the user's terms", () => {
+    const list = nodes(400, holders, (n, i) => (n.metadata!.labels!['zone'] = i % 2 === 0 ? 'a' : 'b'));
+    const state = shortlistState(list);
+    const user: V1NodeSelectorTerm[] = [
+      { matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] },
+      { matchExpressions: [{ key: 'zone', operator: 'In', values: ['b'] }], matchFields: [{ key: 'metadata.name', operator: 'NotIn', values: [name(1)] }] },
+    ];
+    const { pod } = apply(state.mutationContext(), trainer({ spec: { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: structuredClone(user) } } } } }));
+    const terms = requiredTerms(pod);
+    expect(terms).to.have.length(2);
+    terms.forEach((term, i) => {
+      expect(term.matchExpressions!.slice(0, -1)).to.deep.equal(user[i]!.matchExpressions);
+      expect(term.matchFields).to.deep.equal(user[i]!.matchFields);
+      expect(term.matchExpressions!.at(-1)!.key).to.equal(HOSTNAME_LABEL);
+    });
+    expect(shortlisted(pod)).to.not.include(name(1));
+    // Every named node is one the user's own terms allow: none is wasted.
+    expect(feasible(state, pod)).to.have.length(100);
+  });
+
+  it('names only schedulable nodes the pod may use: never cordoned, NotReady, untolerated tainted or unselected ones', () => {
+    const list = nodes(300, holders, (n, i) => {
+      n.metadata!.labels!['kubernetes.io/os'] = 'linux';
+      if (i % 5 === 1) n.spec!.unschedulable = true;
+      if (i % 5 === 2) n.status!.conditions = [{ type: 'Ready', status: 'False' } as never];
+      if (i % 5 === 3) n.spec!.taints = [{ key: 'gpu', effect: 'NoSchedule' }];
+      if (i % 7 === 0) n.metadata!.labels!['disk'] = 'hdd';
+    });
+    const state = shortlistState(list);
+    const { pod } = apply(state.mutationContext(), trainer({ spec: { nodeSelector: { 'kubernetes.io/os': 'linux' }, affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'disk', operator: 'DoesNotExist' }] }] } } } } }));
+    const named = shortlisted(pod).map((h) => Number(h.slice(2)));
+    expect(named).to.have.length(100);
+    for (const i of named) {
+      expect([1, 2, 3], `node ${i}`).to.not.include(i % 5);
+      expect(i % 7, `node ${i} has disk=hdd`).to.not.equal(0);
+    }
+  });
+
+  it('one owner keeps its fallbacks across pods and reinvocation; another owner gets others', () => {
+    const state = shortlistState(nodes(3000, holders));
+    const ctx = state.mutationContext();
+    const a1 = shortlisted(apply(ctx, trainer()).pod);
+    const a2 = shortlisted(apply(ctx, owned(makePod('q', 'apps', [IMAGE]))).pod);
+    const b = shortlisted(apply(ctx, owned(makePod('r', 'apps', [IMAGE]), 'ReplicaSet', 'rs-uid-2')).pod);
+    expect(a2).to.deep.equal(a1);
+    expect(b.slice(0, 3)).to.deep.equal(a1.slice(0, 3));
+    expect(b.slice(3)).to.not.deep.equal(a1.slice(3));
+  });
+
+  it('a second invocation changes nothing; after the holders changed it restores the user\'s terms and decides anew', () => {
+    const userTerms = { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'Exists' }] }] };
+    const userPreferred = [{ weight: 7, preference: { matchExpressions: [{ key: 'zone', operator: 'In', values: ['z'] }] } }];
+    const state = shortlistState(nodes(300, holders, (n) => (n.metadata!.labels!['kubernetes.io/os'] = 'linux')));
+    const spec = { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: structuredClone(userTerms), preferredDuringSchedulingIgnoredDuringExecution: structuredClone(userPreferred) } } };
+    const once = apply(state.mutationContext(), trainer({ spec })).pod;
+    expect(decide(state.mutationContext(), once).outcome).to.equal('unchanged');
+    for (const i of holders) state.index.removeNode(name(i));
+    const twice = decide(state.mutationContext(), once);
+    expect(twice.outcome).to.equal('mutated');
+    const after: V1Pod = jsonpatch.apply_patch(once, (twice as Extract<Decision, { outcome: 'mutated' }>).patch);
+    expect(after.spec?.affinity?.nodeAffinity).to.deep.equal({ requiredDuringSchedulingIgnoredDuringExecution: userTerms, preferredDuringSchedulingIgnoredDuringExecution: userPreferred });
+    expect(after.metadata?.annotations?.['image-locality.dev/injected']).to.equal(undefined);
+  });
+
+  describe('falls back to preferences, never narrowing, when', () => {
+    const cases: Array<[string, () => ClusterState, V1Pod, string, MutationContext['releasedOwner']?]> = [
+      ['the pod has no owner that would recreate it', () => shortlistState(nodes(300, holders)), makePod('p', 'apps', [IMAGE]), NO_SHORTLIST.notOwned],
+      ['the pod belongs to a Job (a deleted pod counts against its backoff)', () => shortlistState(nodes(300, holders)), owned(makePod('p', 'apps', [IMAGE]), 'Job'), NO_SHORTLIST.notOwned],
+      ["the pod's owner was released lately", () => shortlistState(nodes(300, holders)), trainer(), NO_SHORTLIST.released, (uid) => uid === 'rs-uid-1'],
+      ['a holder has no hostname label', () => shortlistState(nodes(300, holders, (n, i) => i === 150 && delete n.metadata!.labels![HOSTNAME_LABEL])), trainer(), NO_SHORTLIST.holderUnnamed],
+      ['no more nodes are eligible than the shortlist holds', () => shortlistState(nodes(90, [10, 50, 80])), trainer(), NO_SHORTLIST.fewEligible],
+      [
+        'eligible nodes are too sparse to find within bounded work',
+        () => shortlistState(nodes(3000, [0, 1500, 2950], (n, i) => i % 60 === 0 && (n.metadata!.labels!['pool'] = 'x'))),
+        trainer({ spec: { nodeSelector: { pool: 'x' } } }),
+        NO_SHORTLIST.sparse,
+      ],
+    ];
+    for (const [what, state, pod, reason, released] of cases) {
+      it(what, () => {
+        const ctx = { ...state().mutationContext(), ...(released ? { releasedOwner: released } : {}) };
+        const { pod: out, decision } = apply(ctx, structuredClone(pod));
+        expect(decision.reason).to.contain(`shortlist mode fell back: ${reason}`);
+        expect(out.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution).to.deep.equal(pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution);
+        expect(preferredNames(out).length).to.be.greaterThan(0);
+      });
+    }
+  });
+
+  it('passes over fallbacks without a hostname label', () => {
+    const state = shortlistState(nodes(300, holders, (n, i) => i % 2 === 1 && delete n.metadata!.labels![HOSTNAME_LABEL]));
+    const { pod } = apply(state.mutationContext(), trainer());
+    expect(shortlisted(pod)).to.have.length(100);
+    expect(feasible(state, pod)).to.have.length(100);
+    for (const n of feasible(state, pod)) expect(Number(n.slice(2)) % 2, n).to.equal(0);
+  });
+
+  it('looks at a bounded number of nodes, however large the cluster', () => {
+    for (const count of [1000, 5000]) {
+      // Two in three nodes are cordoned; the holders are not.
+      const state = shortlistState(nodes(count, [0, 3 * Math.floor(count / 6), 3 * Math.floor(count / 3) - 3], (n, i) => i % 3 !== 0 && (n.spec!.unschedulable = true)));
+      const ctx = state.mutationContext();
+      let looked = 0;
+      const view = new Proxy(ctx.view, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop, target);
+          if (prop === 'nodeById') return (id: number) => (looked++, target.nodeById(id));
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const { pod } = apply({ ...ctx, view }, trainer());
+      expect(shortlisted(pod)).to.have.length(100);
+      expect(looked, `nodes looked at among ${count}`).to.be.at.most(3 + 100 * MAX_WALK_FACTOR).and.at.most(3 * 97 + 50);
+    }
+  });
+});
