@@ -20,9 +20,9 @@
  * that pod; a fallback without it is passed over.
  *
  * What a shortlist cannot do by itself: a pod whose every named node is full, or
- * gone, stays Pending, and a node autoscaler adds no node that matches it. That is
- * what the release (src/admission/release.ts) is for, and why only pods a controller
- * recreates are shortlisted (see shortlistOwner).
+ * gone, stays Pending, and a node autoscaler adds no node that matches it. Such a
+ * pod must be deleted for its controller to recreate it without a shortlist, which
+ * is why only pods a controller recreates are shortlisted (see shortlistOwner).
  *
  * Pure and bounded: the work per decision is the holders plus at most
  * MAX_WALK_FACTOR x shortlistSize node checks, whatever the cluster's size.
