@@ -16,6 +16,7 @@ import { decidePodMutation } from '../src/admission/mutate-pod.js';
 import { clusterStateFromText } from '../src/cluster/snapshot.js';
 import { log } from '../src/log.js';
 import { runCertsCommand } from '../src/tls/certs-command.js';
+import { generatedContext, measureDecisionCost, type DecisionCost } from './decision-cost.js';
 import { generateSnapshot, imageCatalogue, podReview, prng } from './workload.js';
 
 const NODES = Number(process.env['BENCH_NODES'] ?? 5000);
@@ -23,6 +24,11 @@ const IMAGES_PER_NODE = 50;
 const CONNECTIONS = 32;
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 8);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 2);
+/** The small cluster whose per-decision cost the large one is compared with. */
+const SMALL_NODES = 50;
+const DECISION_ROUNDS = Number(process.env['BENCH_DECISION_ROUNDS'] ?? 201);
+/** Cold decisions rank afresh each time, so fewer rounds give as many well-spread samples. */
+const COLD_ROUNDS = Math.ceil(DECISION_ROUNDS / 4);
 const here = fileURLToPath(new URL('.', import.meta.url));
 const cli = join(here, '..', 'src', 'cli.js');
 
@@ -123,6 +129,13 @@ async function main(): Promise<void> {
     };
     const decideUs = time(5000, (i) => decidePodMutation(inputs[i % inputs.length] as (typeof inputs)[number], context));
     const reviewUs = time(5000, (i) => endpoint.review(Buffer.from(bodies[i % bodies.length] as string)));
+    // Per-decision cost by cluster size: the same pods against 50 and NODES nodes, interleaved.
+    const clusters = [
+      { nodes: SMALL_NODES, context: generatedContext(SMALL_NODES, IMAGES_PER_NODE, catalogue) },
+      { nodes: NODES, context },
+    ];
+    const warmCost = measureDecisionCost({ clusters, inputs, rounds: DECISION_ROUNDS });
+    const coldCost = measureDecisionCost({ clusters, inputs, rounds: COLD_ROUNDS, cold: true });
 
     // Over HTTPS: product and baseline each in their own process, alternating rounds.
     const productPort = await freePort();
@@ -164,12 +177,34 @@ async function main(): Promise<void> {
       '',
       `ratio image-locality / baseline requests/s: ${(p.rps / b.rps).toFixed(2)} (target >= 0.80)`,
       `in-process: decision ${decideUs.toFixed(1)} us/pod; full review (decode, decide, check patch, encode) ${reviewUs.toFixed(1)} us/pod`,
+      '',
+      ...decisionCostLines(warmCost, coldCost),
     ];
     process.stdout.write(lines.join('\n') + '\n');
   } finally {
     for (const child of children) child.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Per-size percentiles, then the p50 ratio of the largest to the smallest cluster. */
+function decisionCostLines(warm: DecisionCost[], cold: DecisionCost[]): string[] {
+  const us = (v: number): string => v.toFixed(1);
+  const [small, large] = [warm[0]!, warm[warm.length - 1]!];
+  const [smallCold, largeCold] = [cold[0]!, cold[cold.length - 1]!];
+  return [
+    `decision cost by cluster size: the same ${small.samples / DECISION_ROUNDS} pods, ${DECISION_ROUNDS} interleaved rounds (cold: ${COLD_ROUNDS}), each decision timed alone, microseconds`,
+    'warm: the workload\'s ranking is cached (steady state); cold: ranked afresh, as after a node change',
+    '',
+    '| nodes | warm p50 | warm p90 | warm p99 | cold p50 | cold p90 | cold p99 | nodes named per pod |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...warm.map((w, i) => {
+      const c = cold[i]!;
+      return `| ${w.nodes} | ${us(w.p50Us)} | ${us(w.p90Us)} | ${us(w.p99Us)} | ${us(c.p50Us)} | ${us(c.p90Us)} | ${us(c.p99Us)} | ${w.meanNodesNamed.toFixed(1)} |`;
+    }),
+    '',
+    `p50 ratio ${large.nodes} / ${small.nodes} nodes: warm ${(large.p50Us / small.p50Us).toFixed(2)} (target <= 1.20), cold ${(largeCold.p50Us / smallCold.p50Us).toFixed(2)}`,
+  ];
 }
 
 main().catch((err: unknown) => {

@@ -1,8 +1,9 @@
-import type { V1NodeAffinity, V1NodeSelectorTerm, V1Pod } from '@kubernetes/client-node';
+import type { V1NodeAffinity, V1NodeSelectorTerm, V1Pod, V1PreferredSchedulingTerm } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
 import { MIRROR_POD, POD_INJECTED, POD_SKIP, SYSTEM_NAMESPACES } from '../annotations.js';
 import type { ImageLocalityView } from '../cluster/image-index.js';
 import type { CompiledPolicy } from '../policy/policy.js';
+import { deepFreeze } from '../policy/schema.js';
 import { placementConstraintsOf } from '../scheduling/node-selection.js';
 import {
   mergeInjection,
@@ -14,7 +15,7 @@ import {
   type InjectionRecord,
 } from './affinity.js';
 import { PatchBuildError, removeValue, setValue, type PatchOperation } from './json-patch.js';
-import { collectPodImages, rankNodes, weightFor } from './scoring.js';
+import { collectPodImages, rankNodes, weightFor, type Ranking } from './scoring.js';
 import { shortlistForPod, shortlistTerms } from './shortlist.js';
 import { isObject } from '../json-shape.js';
 
@@ -124,8 +125,8 @@ export function decidePodMutation(input: MutationInput, ctx: MutationContext): D
   else if (ranking.ranked.length === 0) reason = 'no eligible node holds enough of the pod\'s images';
   else if (ranking.everyEligibleNodeHoldsAll) reason = 'every eligible node already holds the pod\'s images';
   else {
-    const maxWeight = ctx.policy.policy.affinity.weight;
-    const nodes: Array<[string, number]> = ranking.ranked.map((r) => [r.name, weightFor(r.score, maxWeight)]);
+    const preferred = preferredInjection(ranking, ctx.policy.policy.affinity.weight);
+    const nodes = preferred.record.nodes;
     const pairs = affinityMode === 'required' ? requiredPairs(userRequired, ranking.ranked.map((r) => r.node)) : [];
     const shortlist =
       affinityMode === 'shortlist'
@@ -146,8 +147,8 @@ export function decidePodMutation(input: MutationInput, ctx: MutationContext): D
     } else {
       // Required mode falls back to preferences when no node satisfies the user's
       // own required terms: the pod must stay schedulable where the user allowed.
-      record = { v: 1, mode: 'preferred', nodes };
-      desired = mergeInjection(base, { preferred: preferredTermsFor(record) });
+      record = preferred.record;
+      desired = mergeInjection(base, { preferred: preferred.terms });
       reason = `preferred ${nodes.length} node(s) holding the pod's images`;
       if (affinityMode === 'required') reason += ' (required mode fell back: no holder satisfies the pod\'s own required terms)';
       if (shortlist && !shortlist.ok) reason += ` (shortlist mode fell back: ${shortlist.reason})`;
@@ -164,6 +165,26 @@ export function decidePodMutation(input: MutationInput, ctx: MutationContext): D
   }
 }
 
+/**
+ * Preferred terms and record for a ranking, made once per ranking: rankings are
+ * cached per workload (ranking-cache.ts), so replicas share these too, and the work
+ * per pod does not grow with the number of nodes named.
+ */
+const preferredInjections = new WeakMap<Ranking, { maxWeight: number; record: InjectionRecord; terms: V1PreferredSchedulingTerm[] }>();
+const recordTexts = new WeakMap<InjectionRecord, string>();
+
+function preferredInjection(ranking: Ranking, maxWeight: number): { record: InjectionRecord; terms: V1PreferredSchedulingTerm[] } {
+  const known = preferredInjections.get(ranking);
+  if (known && known.maxWeight === maxWeight) return known;
+  const nodes: Array<[string, number]> = ranking.ranked.map((r) => [r.name, weightFor(r.score, maxWeight)]);
+  const record: InjectionRecord = { v: 1, mode: 'preferred', nodes };
+  // Frozen: every pod admitted with this ranking shares these objects.
+  const made = { maxWeight, record: deepFreeze(record), terms: deepFreeze(preferredTermsFor(record)) };
+  preferredInjections.set(ranking, made);
+  recordTexts.set(record, JSON.stringify(record));
+  return made;
+}
+
 function patchFor(
   pod: Pod,
   current: V1NodeAffinity | undefined,
@@ -176,7 +197,7 @@ function patchFor(
     if (desired === undefined) ops.push(...removeValue(pod, ['spec', 'affinity', 'nodeAffinity']));
     else ops.push(...setValue(pod, ['spec', 'affinity', 'nodeAffinity'], desired));
   }
-  const recordText = record ? JSON.stringify(record) : undefined;
+  const recordText = record ? (recordTexts.get(record) ?? JSON.stringify(record)) : undefined;
   const previousText = pod.metadata?.annotations?.[POD_INJECTED];
   if (recordText !== undefined && recordText !== previousText) {
     ops.push(...setValue(pod, ['metadata', 'annotations', POD_INJECTED], recordText));

@@ -2,6 +2,8 @@ import { normalizeImage } from '../images/reference.js';
 import type { CompiledPolicy } from '../policy/policy.js';
 import type { ImageLocalityView, IndexedNode } from '../cluster/image-index.js';
 import { podFitsNode, type PlacementConstraints } from '../scheduling/node-selection.js';
+import { cachedRanking } from './ranking-cache.js';
+import { MAX_SUBSET_IMAGES, someEligibleNodeLacks, topHolders, type HeldImage, type TopHolder } from './top-holders.js';
 
 export interface PodImages {
   /** Normalized keys of the images the policy selects, each once, in pod order. */
@@ -46,16 +48,15 @@ export interface Ranking {
   everyEligibleNodeHoldsAll: boolean;
 }
 
-/** Per-node byte totals, reused between calls: admission is synchronous, so one buffer suffices. */
-let scratch = new Float64Array(1024);
-
 /**
  * Score nodes by the bytes of the pod's images they already hold. An image no node
  * holds has no known size and cannot favour any node, so it is left out of the total.
  *
- * This runs for every admitted pod against clusters of thousands of nodes, so it
- * works on node ids and typed arrays: one pass over each image's holders, then the
- * candidates are ordered by (score, name rank) with a native numeric sort.
+ * This runs for every admitted pod against clusters of thousands of nodes, and a
+ * popular image is held by most of them: the best holders are found without
+ * visiting every holder (see top-holders.ts), so the cost stays flat as the cluster
+ * grows. Pods with more images than that method enumerates are scored holder by
+ * holder.
  */
 export function rankNodes(
   keys: readonly string[],
@@ -63,16 +64,48 @@ export function rankNodes(
   constraints: PlacementConstraints,
   policy: CompiledPolicy,
 ): Ranking {
-  const images = [];
+  return cachedRanking(keys, view, constraints, policy, () => computeRanking(keys, view, constraints, policy));
+}
+
+function computeRanking(
+  keys: readonly string[],
+  view: ImageLocalityView,
+  constraints: PlacementConstraints,
+  policy: CompiledPolicy,
+): Ranking {
+  const images: Array<HeldImage & { ids: Int32Array }> = [];
   let totalBytes = 0;
   for (const key of keys) {
     const holders = view.holderArray(key);
-    if (!holders || holders.ids.length === 0) continue;
-    images.push(holders);
+    const ranks = view.holderRanks(key);
+    if (!holders || !ranks || holders.ids.length === 0) continue;
+    images.push({ ids: holders.ids, ranks, sizeBytes: holders.sizeBytes });
     totalBytes += holders.sizeBytes;
   }
   if (totalBytes === 0) return { ranked: [], noHolder: true, everyEligibleNodeHoldsAll: false };
 
+  const eligible = (node: IndexedNode): boolean => node.schedulable && podFitsNode(constraints, node);
+  const { minScore, maxNodes } = policy.policy.affinity;
+  const top =
+    images.length <= MAX_SUBSET_IMAGES
+      ? topHolders(images, view, eligible, { minScore, totalBytes, maxNodes })
+      : scoreEveryHolder(images, view, eligible, { minScore, totalBytes, maxNodes });
+  const ranked = top.map(({ node, bytes }): ScoredNode => ({ name: node.name, score: Math.min(1, bytes / totalBytes), node }));
+  // Steering is pointless when every node the pod may use already holds it all.
+  const everyEligibleNodeHoldsAll = ranked[0]?.score === 1 && !someEligibleNodeLacks(images, view, eligible);
+  return { ranked, noHolder: false, everyEligibleNodeHoldsAll };
+}
+
+/** Per-node byte totals, reused between calls: admission is synchronous, so one buffer suffices. */
+let scratch = new Float64Array(1024);
+
+/** One pass over each image's holders, then (score, name rank) order: for pods with many images. */
+function scoreEveryHolder(
+  images: ReadonlyArray<{ ids: Int32Array; sizeBytes: number }>,
+  view: ImageLocalityView,
+  eligible: (node: IndexedNode) => boolean,
+  limits: { minScore: number; totalBytes: number; maxNodes: number },
+): TopHolder[] {
   if (scratch.length < view.idLimit) scratch = new Float64Array(Math.max(view.idLimit, scratch.length * 2));
   const held = scratch;
   const touched: number[] = [];
@@ -83,47 +116,29 @@ export function rankNodes(
       held[id] = (held[id] as number) + sizeBytes;
     }
   }
-
   try {
-    const { minScore, maxNodes } = policy.policy.affinity;
     const ranks = view.nameRanks();
-    // Sort key: higher score first, then lower name rank. Scores are bounded by the
-    // number of distinct subsets of images, so grouping by score keeps sorts small.
+    // Scores are bounded by the number of distinct subsets of images, so grouping
+    // by score keeps the sorts small.
     const byScore = new Map<number, number[]>();
     for (const id of touched) {
       const bytes = held[id] as number;
-      if (bytes / totalBytes < minScore) continue;
+      if (bytes / limits.totalBytes < limits.minScore) continue;
       const group = byScore.get(bytes);
       if (group) group.push(ranks[id] as number);
       else byScore.set(bytes, [ranks[id] as number]);
     }
     const idsByName = view.idsByName();
-    const ranked: ScoredNode[] = [];
-    const scores = [...byScore.keys()].sort((a, b) => b - a);
-    outer: for (const bytes of scores) {
-      const rankList = Int32Array.from(byScore.get(bytes) as number[]).sort();
-      for (const rank of rankList) {
+    const out: TopHolder[] = [];
+    for (const bytes of [...byScore.keys()].sort((a, b) => b - a)) {
+      for (const rank of Int32Array.from(byScore.get(bytes) as number[]).sort()) {
         const node = view.nodeById(idsByName[rank] as number);
-        if (!node || !node.schedulable || !podFitsNode(constraints, node)) continue;
-        ranked.push({ name: node.name, score: Math.min(1, bytes / totalBytes), node });
-        if (ranked.length >= maxNodes) break outer;
+        if (!node || !eligible(node)) continue;
+        out.push({ node, bytes });
+        if (out.length >= limits.maxNodes) return out;
       }
     }
-
-    // Steering is pointless when every node the pod may use already holds it all.
-    // Walk nodes in name order and stop at the first eligible one that does not.
-    let everyEligibleNodeHoldsAll = ranked.length > 0 && ranked[0]?.score === 1;
-    if (everyEligibleNodeHoldsAll) {
-      for (const id of idsByName) {
-        if ((held[id] as number) >= totalBytes) continue;
-        const node = view.nodeById(id);
-        if (node && node.schedulable && podFitsNode(constraints, node)) {
-          everyEligibleNodeHoldsAll = false;
-          break;
-        }
-      }
-    }
-    return { ranked, noHolder: false, everyEligibleNodeHoldsAll };
+    return out;
   } finally {
     for (const id of touched) held[id] = 0;
   }

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
 import { nodeImageKey } from '../images/reference.js';
 import type { Labels, NodeFacts } from '../scheduling/node-selection.js';
@@ -33,11 +34,23 @@ export interface ImageLocalityView {
   idsByName(): Int32Array;
   /** Position of each node id in idsByName(). */
   nameRanks(): Int32Array;
+  /**
+   * Name ranks (positions in idsByName()) of the image's holders, ascending: lets a
+   * decision visit holders in tie-break order and stop early, and test membership by
+   * binary search, instead of walking every holder.
+   */
+  holderRanks(imageKey: string): Int32Array | undefined;
   /** One more than the largest node id in use: the size of per-node scratch arrays. */
   readonly idLimit: number;
   allNodes(): Iterable<IndexedNode>;
   readonly nodeCount: number;
   readonly imageCount: number;
+  /**
+   * Changes whenever anything a decision reads changes (holders, labels, taints,
+   * schedulability, the set of nodes); equal values mean equal answers, so
+   * decisions may be cached against it.
+   */
+  readonly generation: number;
 }
 
 interface MutableNode {
@@ -74,8 +87,16 @@ export class ImageIndex implements ImageLocalityView {
   /** Built on first use after a change, so a watch event costs nothing until a pod asks. */
   private readonly holderArrays = new Map<string, HolderArray>();
   private nameOrder: { ids: Int32Array; ranks: Int32Array } | undefined;
+  /** Per image, valid while both its holders and the name order are unchanged. */
+  private readonly rankArrays = new Map<string, { order: object; ranks: Int32Array }>();
   /** Node status names repeat across thousands of nodes; parse each once. */
   private readonly keyOfName = new Map<string, string | null>();
+
+  private changes = 0;
+
+  get generation(): number {
+    return this.changes;
+  }
 
   get nodeCount(): number {
     return this.nodes.size;
@@ -122,6 +143,17 @@ export class ImageIndex implements ImageLocalityView {
     return this.order().ids;
   }
 
+  holderRanks(imageKey: string): Int32Array | undefined {
+    const holders = this.holderArray(imageKey);
+    if (!holders) return undefined;
+    const order = this.order();
+    const cached = this.rankArrays.get(imageKey);
+    if (cached && cached.order === order) return cached.ranks;
+    const ranks = Int32Array.from(holders.ids, (id) => order.ranks[id] as number).sort();
+    this.rankArrays.set(imageKey, { order, ranks });
+    return ranks;
+  }
+
   nameRanks(): Int32Array {
     return this.order().ranks;
   }
@@ -166,7 +198,18 @@ export class ImageIndex implements ImageLocalityView {
     // A warmed image that the kubelet now reports no longer needs its own record.
     for (const key of next.reported.keys()) next.warmed.delete(key);
     next.images = union(next.reported, next.warmed);
-    this.replaceImages(name, previous?.images, next.images);
+    const imagesChanged = this.replaceImages(name, previous?.images, next.images);
+    // Status heartbeats rewrite nodes without changing anything decisions read;
+    // only real changes invalidate cached decisions.
+    if (
+      imagesChanged ||
+      !previous ||
+      previous.schedulable !== next.schedulable ||
+      !isDeepStrictEqual(previous.labels, next.labels) ||
+      !isDeepStrictEqual(previous.taints, next.taints)
+    ) {
+      this.changes++;
+    }
     this.nodes.set(name, next);
     this.byId[next.id] = next;
     if (!previous) this.nameOrder = undefined;
@@ -180,6 +223,7 @@ export class ImageIndex implements ImageLocalityView {
     const previous = this.nodes.get(name);
     if (!previous) return;
     this.replaceImages(name, previous.images, new Map());
+    this.changes++;
     this.nodes.delete(name);
     this.byId[previous.id] = undefined;
     this.freeIds.push(previous.id);
@@ -209,7 +253,7 @@ export class ImageIndex implements ImageLocalityView {
     if (!node || node.reported.has(imageKey)) return;
     node.warmed.set(imageKey, sizeBytes);
     const images = union(node.reported, node.warmed);
-    this.replaceImages(nodeName, node.images, images);
+    if (this.replaceImages(nodeName, node.images, images)) this.changes++;
     node.images = images;
   }
 
@@ -218,7 +262,7 @@ export class ImageIndex implements ImageLocalityView {
     const node = this.nodes.get(nodeName);
     if (!node || !node.warmed.delete(imageKey)) return;
     const images = union(node.reported, node.warmed);
-    this.replaceImages(nodeName, node.images, images);
+    if (this.replaceImages(nodeName, node.images, images)) this.changes++;
     node.images = images;
   }
 
@@ -252,13 +296,16 @@ export class ImageIndex implements ImageLocalityView {
     nodeName: string,
     before: ReadonlyMap<string, number> | undefined,
     after: ReadonlyMap<string, number>,
-  ): void {
+  ): boolean {
+    let changed = false;
     if (before) {
       for (const key of before.keys()) {
         if (after.has(key)) continue;
         const holders = this.holders.get(key);
         if (!holders) continue;
         this.holderArrays.delete(key);
+        this.rankArrays.delete(key);
+        changed = true;
         holders.delete(nodeName);
         if (holders.size === 0) this.holders.delete(key);
       }
@@ -272,9 +319,13 @@ export class ImageIndex implements ImageLocalityView {
       if (holders.get(nodeName) !== size) {
         holders.set(nodeName, size);
         this.holderArrays.delete(key);
+        this.rankArrays.delete(key);
+        changed = true;
       }
     }
+    return changed;
   }
+
 }
 
 /** a itself when b is empty (the usual case), so a node keeps one map of its images, not two. */
