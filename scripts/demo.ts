@@ -37,7 +37,13 @@ import { applyImageCacheCrd } from '../test/e2e/support/imagecache-crd.js';
 import { POLICY_CONFIGMAP, POLICY_NAMESPACE, setPolicy } from '../test/e2e/support/harness.js';
 import { TRAINER, kubernetesVersion, nodeImageKeys, waitForBinding, waitForInjectedNodes } from '../test/e2e/support/placement.js';
 import { registerWebhook, renderLocalWebhookConfiguration } from '../test/e2e/support/register.js';
-import { makeCertificates, startWebhook, type RunningWebhook } from '../test/e2e/support/webhook-process.js';
+import {
+  makeCertificates,
+  startController,
+  startWebhook,
+  type RunningController,
+  type RunningWebhook,
+} from '../test/e2e/support/webhook-process.js';
 import {
   API,
   API_REPLICA,
@@ -142,7 +148,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSi
  * opened but never sent a request on (Go's transport does that when admission
  * requests come in bursts, as pre-pull pods do) as in flight: nothing to wait for.
  */
-async function stopWebhook(webhook: RunningWebhook, graceMs = 3000): Promise<void> {
+async function stopWebhook(webhook: Pick<RunningWebhook, 'stop' | 'kill'>, graceMs = 3000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)));
   const result = await Promise.race([webhook.stop().then(() => 'stopped' as const), late]);
@@ -242,7 +248,7 @@ interface Warmed {
  * api image is on WARM_MIN_NODES schedulable nodes, and every ImageCache reports
  * all its wanted nodes cached.
  */
-async function waitForWarming(kc: KubeConfig, webhook: RunningWebhook): Promise<Warmed> {
+async function waitForWarming(kc: KubeConfig, controller: RunningController): Promise<Warmed> {
   const core = kc.makeApiClient(CoreV1Api);
   const apiKey = fullImageName(API);
   let last: ImageCache[] = [];
@@ -267,7 +273,7 @@ async function waitForWarming(kc: KubeConfig, webhook: RunningWebhook): Promise<
     throw new DemoError(
       `warming did not finish within ${WARM_TIMEOUT_MS / 1000} s: ${API} is on ${apiNodes.length} schedulable node(s) ` +
         `(${apiNodes.join(', ') || 'none'}), wanted ${WARM_MIN_NODES}; ImageCaches:\n  ${cacheSummary(last)}\n` +
-        `webhook log, last lines:\n${webhook.output().trimEnd().split('\n').slice(-15).join('\n')}`,
+        `controller log, last lines:\n${controller.output().trimEnd().split('\n').slice(-15).join('\n')}`,
     );
   }
 }
@@ -348,6 +354,19 @@ async function main(once: boolean): Promise<void> {
   checkpoint();
   progress(`webhook ready on https://127.0.0.1:${webhook.port}, registered from webhook-config/mutating-webhook.yaml`);
 
+  progress('starting the warming controller: image-locality controller (leader-elected)…');
+  const controller = await startController({ kubeconfigPath: cp.kubeconfigPath });
+  logStream.write(controller.output());
+  controller.process.stdout?.on('data', copy);
+  controller.process.stderr?.on('data', copy);
+  onCleanup('stop the controller', () => stopWebhook(controller));
+  try {
+    await controller.waitReady(60_000);
+  } catch (err) {
+    throw new DemoError(`the controller did not become ready: ${(err as Error).message.split('\n')[0]}`);
+  }
+  checkpoint();
+
   // There is no kubelet: something has to run the pre-pull pods warming starts.
   const kubelet: FakeKubelet = await startFakeKubelet(kc, { pullMs: 400 });
   onCleanup('stop the stand-in kubelet', () => kubelet.stop());
@@ -407,7 +426,7 @@ async function main(once: boolean): Promise<void> {
   const poolNodes = DEMO_NODES.filter((n) => n.labels?.[BASE_POOL.key] === BASE_POOL.value).map((n) => n.name);
   progress(`created ImageCache ${BASE_CACHE.namespace}/${BASE_CACHE.name} (${NGINX} on nodes labelled ${pool}: ${joinNames(poolNodes)})`);
   progress(`waiting (up to ${WARM_TIMEOUT_MS / 1000} s) until ${API} is on ${WARM_MIN_NODES} nodes and every ImageCache is cached…`);
-  const warmed = await waitForWarming(kc, webhook);
+  const warmed = await waitForWarming(kc, controller);
   checkpoint();
   progress(`waiting until the webhook steers ${API} to ${joinNames(warmed.apiNodes)} (dry-run pods)…`);
   try {
@@ -433,7 +452,7 @@ async function main(once: boolean): Promise<void> {
   out();
   out(`Cache warming. The policy sets warm.minNodes: ${WARM_MIN_NODES}: every image an admitted pod needs should be on`);
   out(`at least ${WARM_MIN_NODES} nodes that pod may use (Ready, not cordoned). Pod "api" above was cold, and "trainer"'s`);
-  out(`image was on only one such node, so the webhook recorded their demand as ImageCaches (demand-*)`);
+  out(`image was on only one such node, so the controller, watching pods not yet scheduled, recorded their demand as ImageCaches (demand-*)`);
   out(`and pulled the images. ${BASE_CACHE.namespace}/${BASE_CACHE.name} is declared as an operator would: ${NGINX} on every`);
   out(`node labelled ${pool} (${joinNames(poolNodes)}).`);
   out(`This control plane has no kubelet: a stand-in plays its part for the pre-pull pods (it marks them`);
@@ -495,7 +514,7 @@ async function main(once: boolean): Promise<void> {
   out('Without kubectl:');
   out();
   commands([
-    [`tail -f ${logFile}`, 'the webhook\'s log: one JSON line per admission decision'],
+    [`tail -f ${logFile}`, 'the webhook\'s and the controller\'s log: one JSON line per admission decision and per warming step'],
     [`curl -s --cacert ${caFile} https://127.0.0.1:${webhook.port}/metrics | grep -E '^image_locality_(mutations|warm)'`, 'its metrics'],
   ]);
   out();

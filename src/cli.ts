@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { runControllerCommand } from './commands/controller.js';
 import { runPreviewCommand } from './commands/preview.js';
 import { runServeCommand } from './commands/serve.js';
 import { USAGE_ERROR } from './commands/io.js';
@@ -7,15 +8,17 @@ import { runCertsCommand } from './tls/certs-command.js';
 const USAGE = `Usage: image-locality <command> [options]
 
 Commands:
-  serve     Serve the mutating admission webhook over HTTPS
-  certs     Make a CA and a serving certificate for the webhook
-  preview   Show offline what the webhook would do to a pod
+  serve       Serve the mutating admission webhook over HTTPS (admission only)
+  controller  Run image cache warming (leader-elected)
+  certs       Make a CA and a serving certificate for the webhook
+  preview     Show offline what the webhook would do to a pod
 
 Run 'image-locality <command> --help' for a command's options.
 `;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
   serve: runServeCommand,
+  controller: runControllerCommand,
   certs: runCertsCommand,
   preview: runPreviewCommand,
 };
@@ -37,8 +40,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
-    // serve has stopped its server and watches; do not wait on stray timers.
-    if (process.argv[2] === 'serve') process.exit(code);
+    // serve and controller have stopped their servers and watches; do not wait on stray timers.
+    if (process.argv[2] === 'serve' || process.argv[2] === 'controller') process.exit(code);
   },
   (err: unknown) => {
     process.stderr.write(`image-locality: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);

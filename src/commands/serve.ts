@@ -1,6 +1,3 @@
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -11,9 +8,10 @@ import { loadClusterSnapshot } from '../cluster/snapshot.js';
 import { log } from '../log.js';
 import { startServer } from '../server/https-server.js';
 import { shutdownOnSignals } from '../server/signals.js';
-import { DEFAULT_HELPER_IMAGE, Warming } from '../warm/warming.js';
+import { ImageCacheWatch } from '../warm/warm-record-watch.js';
 import type { Readiness } from '../server/types.js';
 import { FAILURE, USAGE_ERROR, processIO, type CommandIO } from './io.js';
+import { clusterConfigAvailable } from './kube-env.js';
 import { resolveOwnNamespace } from './own-namespace.js';
 
 export const SERVE_USAGE = `Usage: image-locality serve [--port N] [--cert-dir DIR] [--cluster SNAPSHOT] [--namespace NS]
@@ -30,10 +28,9 @@ GET /readyz, GET /metrics.
                        service account's namespace, or image-locality)
   --shutdown-delay-ms  How long /readyz reports not-ready before the listener closes
                        on SIGTERM (default 2000)
-  --warming on|off     Run image cache warming (ImageCaches, demand, pre-pulls;
-                       one replica at a time leads). Default on when watching a cluster
-  --helper-image REF   Image that pre-pull pods use to run shell-less images
-                       (default: IMAGE_LOCALITY_HELPER_IMAGE or the release image)
+
+Admission only: it reads nodes, namespaces, its policy and ImageCache statuses
+(warm records) and writes nothing. Cache warming is 'image-locality controller'.
 
 Without --cluster it uses in-cluster config or the kubeconfig (KUBECONFIG or
 ~/.kube/config). With neither, it serves the bundled example snapshot and says so.
@@ -47,41 +44,11 @@ export const SERVE_OPTIONS = {
   cluster: { type: 'string' },
   namespace: { type: 'string' },
   'shutdown-delay-ms': { type: 'string', default: '2000' },
-  warming: { type: 'string', default: 'on' },
-  'helper-image': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsOptionsConfig;
 
 /** Shipped with the package so that `npm start` works on a machine with no cluster. */
 export const EXAMPLE_SNAPSHOT = fileURLToPath(new URL('../../../examples/cluster-snapshot.yaml', import.meta.url));
-
-function clusterConfigAvailable(): boolean {
-  return (
-    Boolean(process.env['KUBERNETES_SERVICE_HOST']) ||
-    Boolean(process.env['KUBECONFIG']) ||
-    existsSync(join(homedir(), '.kube', 'config'))
-  );
-}
-
-/**
- * Lease timings can be shortened for tests and small clusters
- * (IMAGE_LOCALITY_LEASE_SECONDS, _RENEW_SECONDS, _RETRY_SECONDS); defaults follow
- * Kubernetes' own components (15 s, 10 s, 2 s).
- */
-function leaseTimingsFromEnv(): { leaseDurationSeconds?: number; renewDeadlineSeconds?: number; retryPeriodSeconds?: number } {
-  const read = (name: string) => {
-    const value = Number(process.env[name]);
-    return Number.isFinite(value) && value > 0 ? value : undefined;
-  };
-  const lease = read('IMAGE_LOCALITY_LEASE_SECONDS');
-  const renew = read('IMAGE_LOCALITY_RENEW_SECONDS');
-  const retry = read('IMAGE_LOCALITY_RETRY_SECONDS');
-  return {
-    ...(lease !== undefined ? { leaseDurationSeconds: lease } : {}),
-    ...(renew !== undefined ? { renewDeadlineSeconds: renew } : {}),
-    ...(retry !== undefined ? { retryPeriodSeconds: retry } : {}),
-  };
-}
 
 export async function runServeCommand(argv: string[], io: CommandIO = processIO): Promise<number> {
   let values;
@@ -108,16 +75,12 @@ export async function runServeCommand(argv: string[], io: CommandIO = processIO)
     io.stderr.write(`image-locality serve: --shutdown-delay-ms must be a non-negative number\n`);
     return USAGE_ERROR;
   }
-  if (values.warming !== 'on' && values.warming !== 'off') {
-    io.stderr.write(`image-locality serve: --warming must be on or off, not "${values.warming}"\n`);
-    return USAGE_ERROR;
-  }
   const ownNamespace = resolveOwnNamespace(values.namespace);
 
   let state: ClusterState;
   let readiness: Readiness;
   let watcher: ClusterWatcher | undefined;
-  let warming: Warming | undefined;
+  let caches: ImageCacheWatch | undefined;
   try {
     let snapshot = values.cluster;
     if (!snapshot && !clusterConfigAvailable()) {
@@ -137,16 +100,9 @@ export async function runServeCommand(argv: string[], io: CommandIO = processIO)
       readiness = { ready: () => w.ready(), reason: () => w.reason() };
       log.info({ server: kc.getCurrentCluster()?.server, namespace: ownNamespace }, 'watching the cluster');
       void w.start();
-      if (values.warming === 'on') {
-        warming = new Warming({
-          kc,
-          state,
-          namespace: ownNamespace,
-          helperImage: values['helper-image'] ?? process.env['IMAGE_LOCALITY_HELPER_IMAGE'] ?? DEFAULT_HELPER_IMAGE,
-          ...leaseTimingsFromEnv(),
-        });
-        void warming.start();
-      }
+      // Read-only: warm records of images the kubelet does not list count for affinity.
+      caches = new ImageCacheWatch(kc, state);
+      void caches.start();
     }
   } catch (err) {
     io.stderr.write(`image-locality serve: ${(err as Error).message}\n`);
@@ -156,7 +112,6 @@ export async function runServeCommand(argv: string[], io: CommandIO = processIO)
   const endpoint = createAdmissionEndpoint({
     // Until every watch has listed once, the view could be partial: admit unchanged.
     context: () => (watcher && !watcher.synced() ? undefined : state.mutationContext()),
-    ...(warming ? { onAdmitted: (request, decision) => warming?.onAdmitted(request, decision) } : {}),
   });
   let server;
   try {
@@ -170,7 +125,7 @@ export async function runServeCommand(argv: string[], io: CommandIO = processIO)
     });
   } catch (err) {
     io.stderr.write(`image-locality serve: ${(err as Error).message}\n`);
-    await warming?.stop();
+    await caches?.stop();
     await watcher?.stop();
     return FAILURE;
   }
@@ -181,7 +136,7 @@ export async function runServeCommand(argv: string[], io: CommandIO = processIO)
     // First signal: readiness off, drain, stop watches; a second one stops at once.
     shutdownOnSignals(running, {
       beforeExit: async () => {
-        await warming?.stop();
+        await caches?.stop();
         await watcher?.stop();
         log.info('shutdown complete');
       },

@@ -1,6 +1,7 @@
 // End to end: image cache warming on a real control plane. A fake kubelet plays the
 // node's part for pre-pull pods (it marks them done and adds the image to the node's
-// status); everything else is the real `image-locality serve` and kube-apiserver.
+// status); everything else is real: `image-locality serve` answers admission, two
+// `image-locality controller` replicas elect a leader that warms, kube-apiserver.
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import { startFakeKubelet, type FakeKubelet } from './support/fake-kubelet.js';
 import { applyImageCacheCrd } from './support/imagecache-crd.js';
 import { preferredNodeNames, setPolicy, tail } from './support/harness.js';
 import { registerWebhook, renderLocalWebhookConfiguration } from './support/register.js';
-import { makeCertificates, startWebhook, type RunningWebhook } from './support/webhook-process.js';
+import { removeDir, startController, startWebhook, type RunningController, type RunningWebhook } from './support/webhook-process.js';
 
 const GROUP = 'image-locality.dev';
 const VERSION = 'v1alpha1';
@@ -39,7 +40,9 @@ describe('e2e: image cache warming', function () {
   let core: CoreV1Api;
   let custom: CustomObjectsApi;
   let kubelet: FakeKubelet;
-  const replicas: RunningWebhook[] = [];
+  let webhook: RunningWebhook | undefined;
+  const replicas: RunningController[] = [];
+  const outputs = () => [...(webhook ? [webhook.output()] : []), ...replicas.map((r) => r.output())];
 
   const getCache = (namespace: string, name: string) =>
     custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name }) as Promise<ImageCacheObject>;
@@ -56,11 +59,9 @@ describe('e2e: image cache warming', function () {
   const prePullPods = async (): Promise<V1Pod[]> =>
     (await core.listPodForAllNamespaces({ labelSelector: 'image-locality.dev/pre-pull=true' })).items;
 
-  async function startReplica(name: string): Promise<RunningWebhook> {
-    const certs = replicas[0] ? { certDir: replicas[0].certDir, caBundle: replicas[0].caBundle } : await makeCertificates();
-    const webhook = await startWebhook({
+  async function startReplica(name: string): Promise<RunningController> {
+    const controller = await startController({
       kubeconfigPath: cp.kubeconfigPath,
-      certs,
       env: {
         POD_NAME: name,
         IMAGE_LOCALITY_LEASE_SECONDS: '3',
@@ -69,9 +70,9 @@ describe('e2e: image cache warming', function () {
         IMAGE_LOCALITY_HELPER_IMAGE: 'registry.example/image-locality:test',
       },
     });
-    await webhook.waitReady(60_000);
-    replicas.push(webhook);
-    return webhook;
+    await controller.waitReady(60_000);
+    replicas.push(controller);
+    return controller;
   }
 
   async function leaderName(): Promise<string> {
@@ -100,23 +101,27 @@ describe('e2e: image cache warming', function () {
       unpullable: new Set(['registry.example/missing/image:1']),
       unreported: new Set(['registry.example/tiny/sidecar:1']),
     });
-    const first = await startReplica('replica-a');
+    webhook = await startWebhook({ kubeconfigPath: cp.kubeconfigPath });
+    await webhook.waitReady(60_000);
+    await startReplica('replica-a');
     await startReplica('replica-b');
-    await registerWebhook(kc, renderLocalWebhookConfiguration({ port: first.port, caBundle: first.caBundle }));
+    await registerWebhook(kc, renderLocalWebhookConfiguration({ port: webhook.port, caBundle: webhook.caBundle }));
     await eventually('a warming leader', async () => ((await leaderName()) !== '' ? true : undefined), 30_000);
   });
 
   after(async function () {
-    if (this.currentTest?.state === 'failed' || process.env['E2E_VERBOSE']) for (const r of replicas) console.error(tail(r.output(), 40));
+    if (this.currentTest?.state === 'failed' || process.env['E2E_VERBOSE']) for (const o of outputs()) console.error(tail(o, 40));
     kubelet?.stop();
     const dump = process.env['E2E_DUMP_DIR'];
-    if (dump) replicas.forEach((r, i) => writeFileSync(join(dump, `warming-replica-${i}.log`), r.output()));
+    if (dump) outputs().forEach((o, i) => writeFileSync(join(dump, `warming-process-${i}.log`), o));
     for (const r of replicas) await r.kill().catch(() => undefined);
+    await webhook?.kill().catch(() => undefined);
+    if (webhook) await removeDir(webhook.certDir).catch(() => undefined);
     await cp?.stop();
   });
 
   afterEach(function () {
-    if (this.currentTest?.state === 'failed') for (const r of replicas) console.error(tail(r.output(), 60));
+    if (this.currentTest?.state === 'failed') for (const o of outputs()) console.error(tail(o, 60));
   });
 
   it('an ImageCache warms every node it selects, and reports per-node status', async () => {
@@ -266,9 +271,7 @@ describe('e2e: image cache warming', function () {
     const leader = await leaderName();
     const victim = replicas.find((r) => r.output().includes(`"identity":"${leader}"`)) ?? replicas[0];
     expect(victim, 'leader process').to.not.equal(undefined);
-    const survivor = replicas.find((r) => r !== victim) as RunningWebhook;
-    // Keep admission on the survivor; warming must continue without the old leader.
-    await registerWebhook(kc, renderLocalWebhookConfiguration({ port: survivor.port, caBundle: survivor.caBundle }));
+    // Admission runs in its own process and is untouched; warming must continue without the old leader.
     const killedAt = Date.now();
     await victim?.kill();
     const newLeader = await eventually('a new leader', async () => {

@@ -1,10 +1,9 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { admissionReviewFor, makePod } from '../support/objects.js';
-import { freePort, startWebhook, type RunningWebhook } from '../e2e/support/webhook-process.js';
+import { startWebhook, writeUnreachableKubeconfig, type RunningWebhook } from '../e2e/support/webhook-process.js';
 import { webhookGet } from '../e2e/support/harness.js';
 
 /**
@@ -16,20 +15,7 @@ describe('serve before the cluster view is synced', function () {
   let webhook: RunningWebhook | undefined;
 
   before(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'image-locality-unsynced-'));
-    const deadPort = await freePort();
-    const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      [
-        'apiVersion: v1',
-        'kind: Config',
-        'clusters: [{name: gone, cluster: {server: "https://127.0.0.1:' + deadPort + '", insecure-skip-tls-verify: true}}]',
-        'users: [{name: u, user: {token: t}}]',
-        'contexts: [{name: c, context: {cluster: gone, user: u}}]',
-        'current-context: c',
-      ].join('\n'),
-    );
+    const kubeconfig = await writeUnreachableKubeconfig();
     webhook = await startWebhook({ kubeconfigPath: kubeconfig, env: { LOG_LEVEL: 'debug' } });
     // Healthy (the process serves) but not ready (nothing listed yet).
     const deadline = Date.now() + 20_000;

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { repoRoot } from '../e2e/control-plane/control-plane.js';
+import { CONTROLLER_OPTIONS, CONTROLLER_USAGE } from '../../src/commands/controller.js';
 import { PREVIEW_OPTIONS, PREVIEW_USAGE } from '../../src/commands/preview.js';
 import { SERVE_OPTIONS, SERVE_USAGE } from '../../src/commands/serve.js';
 import { registry } from '../../src/server/metrics.js';
@@ -15,6 +16,7 @@ import { CERTS_OPTIONS, CERTS_USAGE } from '../../src/tls/certs-command.js';
 /** Each command's parser table and usage text. A new command must be added here. */
 const COMMANDS: Record<string, { options: Record<string, unknown>; usage: string }> = {
   serve: { options: SERVE_OPTIONS, usage: SERVE_USAGE },
+  controller: { options: CONTROLLER_OPTIONS, usage: CONTROLLER_USAGE },
   certs: { options: CERTS_OPTIONS, usage: CERTS_USAGE },
   preview: { options: PREVIEW_OPTIONS, usage: PREVIEW_USAGE },
 };
@@ -59,7 +61,7 @@ describe('command-line reference', () => {
 
 describe('metrics reference', () => {
   it('the README lists every registered image_locality_* metric, and no other', async () => {
-    // The commands import every module that registers a metric (serve pulls in warming).
+    // The commands import every module that registers a metric (controller pulls in warming).
     const registered = (await registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('image_locality_')).sort();
     const documented = [...new Set([...section('## Metrics').matchAll(/`(image_locality_[a-z0-9_]+)/g)].map((m) => m[1]))].sort();
     expect(registered.length, 'metrics registered').to.be.greaterThan(10);

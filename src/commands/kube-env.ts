@@ -1,0 +1,42 @@
+/**
+ * What `serve` and `controller` both read from their environment: whether a
+ * cluster is reachable by configuration, and the leader-election timings.
+ */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** In a pod, or a kubeconfig in KUBECONFIG or ~/.kube/config. */
+export function clusterConfigAvailable(): boolean {
+  return (
+    Boolean(process.env['KUBERNETES_SERVICE_HOST']) ||
+    Boolean(process.env['KUBECONFIG']) ||
+    existsSync(join(homedir(), '.kube', 'config'))
+  );
+}
+
+export interface LeaseTimings {
+  leaseDurationSeconds?: number;
+  renewDeadlineSeconds?: number;
+  retryPeriodSeconds?: number;
+}
+
+/**
+ * Lease timings can be shortened for tests and small clusters
+ * (IMAGE_LOCALITY_LEASE_SECONDS, _RENEW_SECONDS, _RETRY_SECONDS); defaults follow
+ * Kubernetes' own components (15 s, 10 s, 2 s).
+ */
+export function leaseTimingsFromEnv(env: NodeJS.ProcessEnv = process.env): LeaseTimings {
+  const read = (name: string) => {
+    const value = Number(env[name]);
+    return Number.isFinite(value) && value > 0 ? value : undefined;
+  };
+  const lease = read('IMAGE_LOCALITY_LEASE_SECONDS');
+  const renew = read('IMAGE_LOCALITY_RENEW_SECONDS');
+  const retry = read('IMAGE_LOCALITY_RETRY_SECONDS');
+  return {
+    ...(lease !== undefined ? { leaseDurationSeconds: lease } : {}),
+    ...(renew !== undefined ? { renewDeadlineSeconds: renew } : {}),
+    ...(retry !== undefined ? { retryPeriodSeconds: retry } : {}),
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * The ImageCache watch both programs run. `serve` needs it read-only: cache
+ * statuses are where warmed images the kubelet does not list (past its 50-image
+ * cap) are recorded, and admission must count them. The controller reads the
+ * same caches as its work list.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterState } from '../cluster/cluster-state.js';
+import { DEFAULT_WATCHER_OPTIONS, ResilientInformer } from '../cluster/informers.js';
+import { IMAGECACHE_GROUP, IMAGECACHE_PLURAL, IMAGECACHE_VERSION, type ImageCache } from './imagecache.js';
+import { WarmRecords } from './warm-records.js';
+
+export class ImageCacheWatch {
+  private readonly informer: ResilientInformer<ImageCache>;
+  private readonly records: WarmRecords;
+  private readonly listeners: Array<() => void> = [];
+
+  constructor(kc: KubeConfig, state: ClusterState) {
+    this.records = new WarmRecords(state.index);
+    this.informer = new ResilientInformer<ImageCache>(
+      kc,
+      {
+        what: 'imagecaches',
+        path: `/apis/${IMAGECACHE_GROUP}/${IMAGECACHE_VERSION}/${IMAGECACHE_PLURAL}`,
+        handlers: {
+          upsert: (cache) => this.records.apply(cache),
+          remove: (cache) => this.records.remove(cache),
+        },
+        onChange: () => {
+          for (const listener of this.listeners) listener();
+        },
+      },
+      DEFAULT_WATCHER_OPTIONS,
+    );
+  }
+
+  /** Called after any cache is added, changed or removed. */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  list(): readonly ImageCache[] {
+    return this.informer.list();
+  }
+
+  get synced(): boolean {
+    return this.informer.synced;
+  }
+
+  /** A missing CRD only disables what depends on caches: the informer keeps retrying with backoff. */
+  async start(): Promise<void> {
+    await this.informer.start().catch(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    await this.informer.stop();
+  }
+}
