@@ -18,7 +18,7 @@ import { startProbeServer } from './probe-server.js';
 
 export const DEFAULT_PROBE_PORT = 8081;
 
-export const CONTROLLER_USAGE = `Usage: image-locality controller [--namespace NS] [--helper-image REF] [--port N] [--host ADDR]
+export const CONTROLLER_USAGE = `Usage: image-locality controller [--namespace NS] [--helper-image REF] [--installation ID] [--port N] [--host ADDR]
 
 Runs image cache warming: ImageCaches, demand from unscheduled pods in opted-in
 namespaces, pre-pull pods. Replicas elect one leader on the Lease
@@ -28,6 +28,8 @@ image-locality-warming in the installation's namespace; only the leader acts.
                        POD_NAMESPACE, the service account's namespace, or image-locality)
   --helper-image REF   Image that pre-pull pods use to run shell-less images
                        (default: IMAGE_LOCALITY_HELPER_IMAGE or the release image)
+  --installation ID    This installation's id, a label value set on every pre-pull
+                       pod; pods with another id are never touched (default: the namespace)
   --port N             Plain HTTP port for /healthz, /readyz, /metrics (default ${DEFAULT_PROBE_PORT}; 0 picks one)
   --host ADDR          Address for that port (default all)
 
@@ -39,6 +41,7 @@ Lease timings: IMAGE_LOCALITY_LEASE_SECONDS, _RENEW_SECONDS, _RETRY_SECONDS.
 export const CONTROLLER_OPTIONS = {
   namespace: { type: 'string' },
   'helper-image': { type: 'string' },
+  installation: { type: 'string' },
   port: { type: 'string', default: String(DEFAULT_PROBE_PORT) },
   host: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -69,6 +72,11 @@ export async function runControllerCommand(argv: string[], io: CommandIO = proce
     return FAILURE;
   }
   const namespace = resolveOwnNamespace(values.namespace);
+  const installation = values.installation ?? namespace;
+  if (!/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(installation)) {
+    io.stderr.write(`image-locality controller: --installation must be a label value (1-63 letters, digits, '-', '_', '.'), not "${installation}"\n`);
+    return USAGE_ERROR;
+  }
   let kc: KubeConfig;
   try {
     kc = new KubeConfig();
@@ -83,6 +91,7 @@ export async function runControllerCommand(argv: string[], io: CommandIO = proce
     kc,
     state,
     namespace,
+    installation,
     helperImage: values['helper-image'] ?? process.env['IMAGE_LOCALITY_HELPER_IMAGE'] ?? DEFAULT_HELPER_IMAGE,
     ...leaseTimingsFromEnv(),
   });

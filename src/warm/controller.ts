@@ -26,14 +26,19 @@ import {
 } from './imagecache.js';
 import { cachedPairs, pullDuration, pullQueueDepth, pullsTotal } from './metrics.js';
 import { planPulls, pullKeyString, type InFlightPull, type WantedImage } from './planner.js';
-import { PRE_PULL_SELECTOR, SOURCE_ANNOTATION, buildPrePullPod, prePullKey, prePullOutcome } from './prepull-pod.js';
+import { INSTALLATION_LABEL, PRE_PULL_SELECTOR, buildPrePullPod, prePullOutcome, prePullOwner } from './prepull-pod.js';
+import { judgePrePullPod, type ManagedCache } from './trust.js';
 
 export interface WarmControllerOptions {
   kc: KubeConfig;
   state: ClusterState;
   /** Where the ImageCaches are read from (shared with the warm records of every replica). */
   caches: () => readonly ImageCache[];
+  /** True once the caches have been listed: before that, no pod counts as orphaned. */
+  cachesSynced?: () => boolean;
   helperImage: string;
+  /** This installation's id (INSTALLATION_LABEL on every pod it creates); it touches no other pods. */
+  installation: string;
   tickMs?: number;
   backoff?: BackoffOptions;
   /** A pre-pull pod older than its deadline plus this is deleted as failed (its node may be gone). */
@@ -45,6 +50,14 @@ interface PendingPull extends InFlightPull {
 }
 
 /**
+ * Trust: the controller acts only on pods labelled with its installation id and
+ * owned by a cache it manages (judgePrePullPod), and records a warm image only
+ * from pods this process created itself (their uids, from the create responses),
+ * for an image in the owning cache's spec on a node the cache may target. Events
+ * go to the owning cache, in its namespace. Pods of an earlier leader are only
+ * counted against the limits and removed when done; their pairs are judged again
+ * from node status or pulled again.
+ *
  * The warming controller. Runs on the leader only: it turns ImageCaches (those an
  * operator wrote and those recorded from admission demand) into pre-pull pods,
  * within the policy's concurrency limits, and reports per-node results in each
@@ -66,6 +79,10 @@ export class WarmController {
   /** Pre-pull pods whose result was already taken (a pod sends several updates once done). */
   private readonly finishedPods = new Set<string>();
   private readonly statusWrites = new Map<string, Promise<void>>();
+  /** Uids of the pre-pull pods this process created; dropped when the pod is gone. */
+  private readonly created = new Set<string>();
+  /** The caches this controller manages, by uid, as of the last pass. */
+  private managed = new Map<string, ManagedCache>();
   private pods: ResilientInformer<V1Pod> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
@@ -80,13 +97,14 @@ export class WarmController {
   /** Start as leader; runs until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
     this.running = true;
+    const selector = `${PRE_PULL_SELECTOR},${INSTALLATION_LABEL}=${this.options.installation}`;
     this.pods = new ResilientInformer<V1Pod>(
       this.options.kc,
       {
         what: 'pre-pull pods',
         path: '/api/v1/pods',
-        labelSelector: PRE_PULL_SELECTOR,
-        handlers: { upsert: (pod) => void this.observePod(pod), remove: () => undefined },
+        labelSelector: selector,
+        handlers: { upsert: (pod) => void this.observePod(pod), remove: (pod) => void this.created.delete(pod.metadata?.uid ?? '') },
         onChange: () => this.poke(),
       },
       DEFAULT_WATCHER_OPTIONS,
@@ -137,11 +155,13 @@ export class WarmController {
       const plansByCache: Array<{ spec: WarmSpec; targets: Map<string, string[]> }> = [];
       const inFlightKeys = new Set(this.pending.keys());
       const refsBySource = new Map<string, CacheRef>();
+      const managed = new Map<string, ManagedCache>();
       for (const spec of specs) {
         if (!spec.ok) continue;
         this.noteRefresh(spec, now);
-        const targets = this.targetsOf(spec, inFlightKeys);
+        const { targets, eligible } = this.targetsOf(spec, inFlightKeys);
         plansByCache.push({ spec, targets });
+        managed.set(spec.ref.uid, { ref: spec.ref, images: new Set(spec.spec.images.map((i) => i.image)), nodes: new Set(eligible) });
         const source = sourceLabel(spec.ref);
         refsBySource.set(source, spec.ref);
         for (const image of spec.spec.images) {
@@ -155,6 +175,7 @@ export class WarmController {
           });
         }
       }
+      this.managed = managed;
       const { warm } = this.options.state.policy().policy;
       const index = this.options.state.index;
       const plan = planPulls({
@@ -179,9 +200,14 @@ export class WarmController {
           helperImage: this.options.helperImage,
           deadlineSeconds: warm.pullTimeoutSeconds,
           alwaysPull: this.refresh.has(key),
+          installation: this.options.installation,
+          owner: source,
         });
         this.core.createNamespacedPod({ namespace: pull.namespace, body: pod }).then(
-          () => log.debug({ component: 'warming', image: pull.image, node: pull.node }, 'pre-pull started'),
+          (made) => {
+            if (made.metadata?.uid) this.created.add(made.metadata.uid);
+            log.debug({ component: 'warming', image: pull.image, node: pull.node, pod: made.metadata?.name }, 'pre-pull started');
+          },
           (err: unknown) => {
             this.pending.delete(key);
             this.fail(key, source, 'CreateFailed', `creating the pre-pull pod in ${pull.namespace} failed: ${describe(err)}`, now);
@@ -197,14 +223,14 @@ export class WarmController {
   }
 
   /** Which nodes each image of a cache should be on (all selected nodes, or minNodes of them). */
-  private targetsOf(spec: Extract<WarmSpec, { ok: true }>, inFlightKeys: ReadonlySet<string>): Map<string, string[]> {
+  private targetsOf(spec: Extract<WarmSpec, { ok: true }>, inFlightKeys: ReadonlySet<string>): { targets: Map<string, string[]>; eligible: string[] } {
     const index = this.options.state.index;
     const targets = new Map<string, string[]>();
     // The cache's selector, tolerations and required terms, on schedulable nodes.
     const eligible = eligibleNodes(spec.constraints, index.allNodes()).map((n) => n.name);
     if (spec.minNodes === undefined) {
       for (const image of spec.spec.images) targets.set(image.image, eligible);
-      return targets;
+      return { targets, eligible };
     }
     for (const image of spec.spec.images) {
       const holders = eligible.filter(
@@ -213,7 +239,7 @@ export class WarmController {
       const extra = targetsForDemand({ imageKey: image.image, constraints: spec.constraints }, spec.minNodes, index, inFlightKeys);
       targets.set(image.image, [...holders.slice(0, spec.minNodes), ...extra]);
     }
-    return targets;
+    return { targets, eligible };
   }
 
   /** A refresh (annotation changed, or interval elapsed) re-pulls every pair of the cache once. */
@@ -239,22 +265,28 @@ export class WarmController {
     log.info({ component: 'warming', cache: `${spec.ref.namespace}/${spec.ref.name}`, reason: byAnnotation ? 'annotation' : 'interval' }, 'refreshing cached images');
   }
 
-  /** React to a pre-pull pod's progress: record the result, then remove the pod. */
+  /** React to a pre-pull pod's progress: record the result (only from pods it created), then remove the pod. */
   private async observePod(pod: V1Pod): Promise<void> {
-    const pair = prePullKey(pod);
-    if (!pair) return;
+    const verdict = judgePrePullPod(pod, this.options.installation, this.managed);
+    if (!verdict.ours) return;
     const outcome = prePullOutcome(pod);
     if (outcome.state !== 'cached' && outcome.state !== 'failed') return;
     const uid = pod.metadata?.uid ?? '';
     if (this.finishedPods.has(uid)) return;
     if (this.finishedPods.size > 10_000) this.finishedPods.clear();
     this.finishedPods.add(uid);
+    const pair = verdict.pair;
+    const source = verdict.cache.ref;
     const key = pullKeyString(pair);
     const pending = this.pending.get(key);
     this.pending.delete(key);
     this.refresh.delete(key);
     const now = Date.now();
-    if (outcome.state === 'cached') {
+    if (!this.created.has(uid) || !verdict.recordable) {
+      // An earlier leader's pod (or one whose cache changed since): its slot is free
+      // again, but only what this process started may become a warm record.
+      log.info({ component: 'warming', pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`, reason: this.created.has(uid) ? verdict.reason : 'not created by this process' }, 'pre-pull pod removed without recording its result');
+    } else if (outcome.state === 'cached') {
       pullsTotal.inc({ result: 'succeeded' });
       const started = pending?.startedAt ?? Date.parse(pod.metadata?.creationTimestamp?.toString() ?? '');
       if (Number.isFinite(started)) pullDuration.observe(Math.max(0, now - started) / 1000);
@@ -263,10 +295,8 @@ export class WarmController {
       // The kubelet may never list a small image (50-image cap): remember it ourselves.
       this.options.state.index.recordWarmed(pair.node, pair.imageKey);
       log.info({ component: 'warming', image: pair.imageKey, node: pair.node }, 'image pre-pulled');
-      const source = pending?.source ?? sourceOfPod(pod);
-      if (source) void this.event(source, 'Normal', 'Pulled', `${pair.imageKey} is cached on node ${pair.node}`);
+      void this.event(source, 'Normal', 'Pulled', `${pair.imageKey} is cached on node ${pair.node}`);
     } else if (outcome.blame === 'image' || outcome.blame === 'pod' || outcome.blame === undefined) {
-      const source = pending?.source ?? sourceOfPod(pod);
       this.fail(key, source, outcome.reason ?? 'PullFailed', outcome.message ?? outcome.reason ?? 'pull failed', now);
     } else {
       // The helper image failed: the installation is broken, not this image.
@@ -291,7 +321,12 @@ export class WarmController {
     }
   }
 
-  /** Pods whose node vanished or whose kubelet stopped reporting would otherwise count as in flight forever. */
+  /**
+   * Pods whose node vanished or whose kubelet stopped reporting would otherwise
+   * count as in flight forever; pods whose cache is gone are deleted (there may be
+   * no garbage collector to follow their owner reference); finished pods whose
+   * last update came before their cache was known are taken now.
+   */
   private collectStalePods(now: number): void {
     const deadlineMs = this.options.state.policy().policy.warm.pullTimeoutSeconds * 1000 + (this.options.staleGraceMs ?? 60_000);
     for (const [key, pull] of this.pending) {
@@ -300,18 +335,31 @@ export class WarmController {
         this.fail(key, pull.source, 'DeadlineExceeded', 'the pre-pull did not finish in time', now);
       }
     }
+    const cachesKnown = this.options.cachesSynced?.() ?? true;
+    const liveCaches = new Set(this.options.caches().map((c) => c.metadata?.uid));
     for (const pod of this.pods?.list() ?? []) {
-      const created = Date.parse(pod.metadata?.creationTimestamp?.toString() ?? '');
-      if (Number.isFinite(created) && now - created > deadlineMs) void this.deletePod(pod);
-      const pair = prePullKey(pod);
-      if (pair && !this.pending.has(pullKeyString(pair)) && Number.isFinite(created)) {
-        const state = prePullOutcome(pod).state;
-        // Adopt pulls started by an earlier leader, so the limits keep counting them.
-        if (state === 'pending' || state === 'pulling') {
-          const source = sourceOfPod(pod);
-          if (source) this.pending.set(pullKeyString(pair), { ...pair, startedAt: created, source });
+      const verdict = judgePrePullPod(pod, this.options.installation, this.managed);
+      if (!verdict.ours) {
+        // This installation's label, owned by a cache that no longer exists: remove.
+        const owner = prePullOwner(pod);
+        if (cachesKnown && owner && !liveCaches.has(owner.uid) && pod.metadata?.labels?.[INSTALLATION_LABEL] === this.options.installation) {
+          void this.deletePod(pod);
         }
+        continue;
       }
+      const created = Date.parse(pod.metadata?.creationTimestamp?.toString() ?? '');
+      if (Number.isFinite(created) && now - created > deadlineMs) {
+        void this.deletePod(pod);
+        continue;
+      }
+      const state = prePullOutcome(pod).state;
+      if (state === 'cached' || state === 'failed') {
+        void this.observePod(pod);
+        continue;
+      }
+      const key = pullKeyString(verdict.pair);
+      // Count pulls started by an earlier leader against the limits until they finish.
+      if (!this.pending.has(key) && Number.isFinite(created)) this.pending.set(key, { ...verdict.pair, startedAt: created, source: verdict.cache.ref });
     }
   }
 
@@ -429,14 +477,6 @@ export class WarmController {
 /** How a cache is named as the source of a pull (planner, pod annotation, logs). */
 function sourceLabel(ref: CacheRef): string {
   return `imagecache ${ref.namespace}/${ref.name}`;
-}
-
-/** The cache a pre-pull pod was started for, from its source annotation (see sourceLabel). */
-function sourceOfPod(pod: V1Pod): CacheRef | undefined {
-  const source = pod.metadata?.annotations?.[SOURCE_ANNOTATION];
-  const match = source?.match(/^imagecache ([^/]+)\/(.+)$/);
-  if (!match) return undefined;
-  return { namespace: match[1] as string, name: match[2] as string, uid: '' };
 }
 
 function describe(err: unknown): string {

@@ -1,7 +1,10 @@
 import type { V1Container, V1ContainerStatus, V1Pod, V1SecurityContext } from '@kubernetes/client-node';
 import { ANNOTATION_PREFIX } from '../annotations.js';
+import { normalizeImage } from '../images/reference.js';
 import { stableHash } from './demand.js';
+import { IMAGECACHE_API_VERSION, IMAGECACHE_KIND } from './imagecache.js';
 import type { PlannedPull, PullKey } from './planner.js';
+import type { CacheRef } from './warm-spec.js';
 
 /**
  * The pre-pull pod: one short-lived pod per (image, node) that makes the node's
@@ -23,8 +26,8 @@ export const MANAGED_BY_VALUE = 'image-locality';
 export const PRE_PULL_LABEL = `${ANNOTATION_PREFIX}/pre-pull`;
 /** stableHash of the (image, node) pair: finds the pod for a pair without reading every pod. */
 export const PULL_KEY_LABEL = `${ANNOTATION_PREFIX}/pull-key`;
-/** Which installation created the pod, when several share a cluster. */
-export const OWNER_LABEL = `${ANNOTATION_PREFIX}/owner`;
+/** Which installation created the pod, when several share a cluster (see Trust in controller.ts). */
+export const INSTALLATION_LABEL = `${ANNOTATION_PREFIX}/installation`;
 export const IMAGE_KEY_ANNOTATION = `${ANNOTATION_PREFIX}/image-key`;
 export const IMAGE_ANNOTATION = `${ANNOTATION_PREFIX}/image`;
 export const NODE_ANNOTATION = `${ANNOTATION_PREFIX}/node`;
@@ -47,8 +50,10 @@ export interface PrePullPodOptions {
   helperImage: string;
   /** activeDeadlineSeconds: the whole pull must finish within it (policy warm.pullTimeoutSeconds, 1800 by default, for multi-GB images). */
   deadlineSeconds: number;
-  /** Value of the OWNER_LABEL (e.g. the release name); must be a valid label value. */
-  ownerLabel?: string;
+  /** Value of INSTALLATION_LABEL: this installation's id; must be a valid, non-empty label value. */
+  installation: string;
+  /** The ImageCache the pull is for: the pod's owner, in the same namespace. */
+  owner: CacheRef;
   /** imagePullPolicy Always, to refresh a mutable tag (':latest') the node may hold an old copy of. */
   alwaysPull?: boolean;
 }
@@ -88,16 +93,19 @@ function resources(): V1Container['resources'] {
  * annotations (see prePullKey).
  */
 export function buildPrePullPod(p: PlannedPull, opts: PrePullPodOptions): V1Pod {
-  if (opts.ownerLabel !== undefined && !LABEL_VALUE.test(opts.ownerLabel)) {
-    throw new RangeError(`ownerLabel ${JSON.stringify(opts.ownerLabel)} is not a valid label value`);
+  if (opts.installation === '' || !LABEL_VALUE.test(opts.installation)) {
+    throw new RangeError(`installation ${JSON.stringify(opts.installation)} is not a valid, non-empty label value`);
+  }
+  if (opts.owner.namespace !== p.namespace || opts.owner.uid === '') {
+    throw new RangeError(`a pre-pull pod in ${p.namespace} cannot be owned by ImageCache ${opts.owner.namespace}/${opts.owner.name} (uid ${JSON.stringify(opts.owner.uid)})`);
   }
   const deadline = Math.max(1, Math.floor(Number.isFinite(opts.deadlineSeconds) ? opts.deadlineSeconds : 1800));
   const labels: Record<string, string> = {
     [MANAGED_BY_LABEL]: MANAGED_BY_VALUE,
     [PRE_PULL_LABEL]: 'true',
     [PULL_KEY_LABEL]: pullKeyLabelValue(p),
+    [INSTALLATION_LABEL]: opts.installation,
   };
-  if (opts.ownerLabel) labels[OWNER_LABEL] = opts.ownerLabel;
   const mount = { name: SHARED_VOLUME, mountPath: SHARED_DIR };
 
   return {
@@ -107,6 +115,11 @@ export function buildPrePullPod(p: PlannedPull, opts: PrePullPodOptions): V1Pod 
       generateName: PRE_PULL_GENERATE_NAME,
       namespace: p.namespace,
       labels,
+      // With a garbage collector (kube-controller-manager), deleting the cache
+      // deletes its pods; the controller also deletes them itself (see controller.ts).
+      ownerReferences: [
+        { apiVersion: IMAGECACHE_API_VERSION, kind: IMAGECACHE_KIND, name: opts.owner.name, uid: opts.owner.uid, controller: true },
+      ],
       annotations: {
         [IMAGE_KEY_ANNOTATION]: p.imageKey,
         [IMAGE_ANNOTATION]: p.image,
@@ -176,13 +189,25 @@ export function buildPrePullPod(p: PlannedPull, opts: PrePullPodOptions): V1Pod 
   };
 }
 
-/** The (image, node) pair a pre-pull pod works on, from its annotations; undefined if it is not one. */
+/**
+ * The (image, node) pair a pre-pull pod really works on: the pull container's
+ * image and the node it is bound to, read from the spec (what the kubelet acts
+ * on), never from annotations anyone could write. Undefined if it is not one.
+ */
 export function prePullKey(pod: V1Pod): PullKey | undefined {
-  const annotations = pod?.metadata?.annotations ?? {};
-  const imageKey = annotations[IMAGE_KEY_ANNOTATION];
-  const node = annotations[NODE_ANNOTATION] ?? pod?.spec?.nodeName;
-  if (typeof imageKey !== 'string' || imageKey === '' || typeof node !== 'string' || node === '') return undefined;
-  return { imageKey, node };
+  const node = pod?.spec?.nodeName;
+  const containers = Array.isArray(pod?.spec?.containers) ? pod.spec.containers : [];
+  const image = containers.find((c) => c?.name === PULL_CONTAINER)?.image;
+  if (typeof image !== 'string' || typeof node !== 'string' || node === '') return undefined;
+  const imageKey = normalizeImage(image);
+  return imageKey === undefined ? undefined : { imageKey, node };
+}
+
+/** The ImageCache a pod names as its controlling owner (uid and name; same namespace as the pod). */
+export function prePullOwner(pod: V1Pod): { uid: string; name: string } | undefined {
+  const refs = Array.isArray(pod?.metadata?.ownerReferences) ? pod.metadata.ownerReferences : [];
+  const ref = refs.find((r) => r?.controller === true && r.kind === IMAGECACHE_KIND && r.apiVersion === IMAGECACHE_API_VERSION);
+  return ref && typeof ref.uid === 'string' && ref.uid !== '' ? { uid: ref.uid, name: ref.name } : undefined;
 }
 
 // ---------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 import type { ImageIndex } from '../cluster/image-index.js';
+import { podFitsNode } from '../scheduling/node-selection.js';
 import type { ImageCache } from './imagecache.js';
+import { readWarmSpec } from './warm-spec.js';
 
 /**
  * Every replica's memory of what warming pulled, read from ImageCache statuses (the
@@ -7,6 +9,11 @@ import type { ImageCache } from './imagecache.js';
  * largest images, so a small warmed image may never appear in node status; these
  * records keep it visible to the affinity index on every replica, and drop it when
  * no cache reports it cached any more (or the node leaves the index).
+ *
+ * A status entry is believed only for what the cache asked for: an image in its
+ * spec, on a known node its selector, affinity and tolerations allow. Whoever can
+ * write a cache's status can then at most claim what the cache itself would have
+ * warmed, never steer other images' pods to a node of their choosing.
  */
 export class WarmRecords {
   /** cache uid -> pairs ("image|node") it reports cached. */
@@ -19,9 +26,15 @@ export class WarmRecords {
   apply(cache: ImageCache): void {
     const uid = cache.metadata?.uid ?? `${cache.metadata?.namespace}/${cache.metadata?.name}`;
     const next = new Set<string>();
-    for (const image of cache.status?.images ?? []) {
-      for (const node of image.nodes ?? []) {
-        if (node.state === 'cached' && typeof image.image === 'string' && typeof node.node === 'string') next.add(`${image.image}|${node.node}`);
+    const spec = readWarmSpec(cache);
+    const wanted = new Set(spec.ok ? spec.spec.images.map((i) => i.image) : []);
+    const statusImages = Array.isArray(cache.status?.images) ? cache.status.images : [];
+    for (const image of statusImages) {
+      if (typeof image?.image !== 'string' || !wanted.has(image.image) || !spec.ok) continue;
+      for (const node of Array.isArray(image.nodes) ? image.nodes : []) {
+        if (node?.state !== 'cached' || typeof node.node !== 'string') continue;
+        const known = this.index.node(node.node);
+        if (known && podFitsNode(spec.constraints, known)) next.add(`${image.image}|${node.node}`);
       }
     }
     this.replace(uid, next);

@@ -26,6 +26,8 @@ export interface WarmingOptions {
   /** Unique per replica; defaults to POD_NAME or host and pid. */
   identity?: string;
   helperImage: string;
+  /** This installation's id, on every pre-pull pod; defaults to the namespace. */
+  installation?: string;
   leaseDurationSeconds?: number;
   renewDeadlineSeconds?: number;
   retryPeriodSeconds?: number;
@@ -52,7 +54,9 @@ export class Warming {
       kc: options.kc,
       state: options.state,
       caches: () => this.caches.list(),
+      cachesSynced: () => this.caches.synced,
       helperImage: options.helperImage,
+      installation: options.installation ?? options.namespace,
       ...(options.tickMs !== undefined ? { tickMs: options.tickMs } : {}),
       ...(options.backoff ? { backoff: options.backoff } : {}),
     });

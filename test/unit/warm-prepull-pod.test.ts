@@ -8,6 +8,7 @@ import {
   buildPrePullPod,
   prePullKey,
   prePullOutcome,
+  prePullOwner,
   pullKeyLabelValue,
 } from '../../src/warm/prepull-pod.js';
 
@@ -22,8 +23,10 @@ const pull: PlannedPull = {
   source: 'demand',
 };
 
+const OWNER = { namespace: 'ml', name: 'models', uid: 'uid-models' };
+
 function build(extra: Partial<Parameters<typeof buildPrePullPod>[1]> = {}, p: PlannedPull = pull): V1Pod {
-  return buildPrePullPod(p, { helperImage: HELPER, deadlineSeconds: 1800, ...extra });
+  return buildPrePullPod(p, { helperImage: HELPER, deadlineSeconds: 1800, installation: 'prod', owner: OWNER, ...extra });
 }
 
 function containers(pod: V1Pod): V1Container[] {
@@ -112,14 +115,18 @@ describe('warm/prepull-pod', () => {
       expect(build({ alwaysPull: true }).spec?.containers[0]?.imagePullPolicy).to.equal('Always');
     });
 
-    it('labels the pod for selection and records the pair in annotations', () => {
-      const pod = build({ ownerLabel: 'prod-release' });
+    it('labels the pod with its installation, is owned by its ImageCache, and records the pair in annotations', () => {
+      const pod = build({ installation: 'prod-release' });
       expect(pod.metadata?.labels).to.deep.equal({
         'app.kubernetes.io/managed-by': 'image-locality',
         'image-locality.dev/pre-pull': 'true',
         'image-locality.dev/pull-key': pullKeyLabelValue(pull),
-        'image-locality.dev/owner': 'prod-release',
+        'image-locality.dev/installation': 'prod-release',
       });
+      expect(pod.metadata?.ownerReferences).to.deep.equal([
+        { apiVersion: 'image-locality.dev/v1alpha1', kind: 'ImageCache', name: 'models', uid: 'uid-models', controller: true },
+      ]);
+      expect(prePullOwner(pod)).to.deep.equal({ uid: 'uid-models', name: 'models' });
       expect(pod.metadata?.annotations).to.deep.include({
         'image-locality.dev/image-key': pull.imageKey,
         'image-locality.dev/image': pull.image,
@@ -131,6 +138,13 @@ describe('warm/prepull-pod', () => {
       expect(prePullKey({ metadata: {} })).to.equal(undefined);
     });
 
+    it('reads the pair from what the kubelet acts on (spec), not from annotations anyone can write', () => {
+      const pod = build();
+      pod.metadata!.annotations!['image-locality.dev/image-key'] = 'docker.io/victim/app:1';
+      pod.metadata!.annotations!['image-locality.dev/node'] = 'other-node';
+      expect(prePullKey(pod)).to.deep.equal({ imageKey: pull.imageKey, node: 'gpu-node-7' });
+    });
+
     it('makes a pull-key label that is label-safe, stable per pair, and different across pairs', () => {
       const long = { imageKey: `registry.example.com:5000/${'a'.repeat(200)}@sha256:${'0'.repeat(64)}`, node: 'n'.repeat(253) };
       const value = pullKeyLabelValue(long);
@@ -139,9 +153,11 @@ describe('warm/prepull-pod', () => {
       expect(pullKeyLabelValue({ ...pull, node: 'other' })).to.not.equal(pullKeyLabelValue(pull));
     });
 
-    it('refuses an owner label that is not a valid label value', () => {
-      expect(() => build({ ownerLabel: 'has space' })).to.throw(RangeError);
-      expect(() => build({ ownerLabel: 'x'.repeat(64) })).to.throw(RangeError);
+    it('refuses an installation id that is not a valid, non-empty label value, and an owner in another namespace', () => {
+      expect(() => build({ installation: 'has space' })).to.throw(RangeError);
+      expect(() => build({ installation: 'x'.repeat(64) })).to.throw(RangeError);
+      expect(() => build({ installation: '' })).to.throw(RangeError);
+      expect(() => build({ owner: { ...OWNER, namespace: 'elsewhere' } })).to.throw(RangeError);
     });
 
     it('is plain data (survives a JSON round trip unchanged)', () => {
