@@ -20,6 +20,7 @@ import { createNamespace, createNode, createPod, eventually } from './support/cl
 import { startFakeKubelet, type FakeKubelet } from './support/fake-kubelet.js';
 import { applyImageCacheCrd } from './support/imagecache-crd.js';
 import { preferredNodeNames, setPolicy, tail } from './support/harness.js';
+import { CONTROLLER_USER, impersonatingKubeconfig, installShippedSecurity } from './support/shipped-security.js';
 import { registerWebhook, renderLocalWebhookConfiguration } from './support/register.js';
 import { removeDir, startController, startWebhook, type RunningController, type RunningWebhook } from './support/webhook-process.js';
 
@@ -27,6 +28,7 @@ const GROUP = 'image-locality.dev';
 const VERSION = 'v1alpha1';
 const PLURAL = 'imagecaches';
 const OWN = 'image-locality';
+const HELPER_IMAGE = 'registry.example/image-locality:test';
 
 interface ImageCacheObject {
   metadata: { name: string; namespace: string };
@@ -40,6 +42,8 @@ describe('e2e: image cache warming', function () {
   let core: CoreV1Api;
   let custom: CustomObjectsApi;
   let kubelet: FakeKubelet;
+  /** The controller runs as its shipped service account, fenced by the shipped policy. */
+  let controllerKubeconfig: string;
   let webhook: RunningWebhook | undefined;
   const replicas: RunningController[] = [];
   const outputs = () => [...(webhook ? [webhook.output()] : []), ...replicas.map((r) => r.output())];
@@ -61,13 +65,13 @@ describe('e2e: image cache warming', function () {
 
   async function startReplica(name: string): Promise<RunningController> {
     const controller = await startController({
-      kubeconfigPath: cp.kubeconfigPath,
+      kubeconfigPath: controllerKubeconfig,
       env: {
         POD_NAME: name,
         IMAGE_LOCALITY_LEASE_SECONDS: '3',
         IMAGE_LOCALITY_RENEW_SECONDS: '2',
         IMAGE_LOCALITY_RETRY_SECONDS: '0.5',
-        IMAGE_LOCALITY_HELPER_IMAGE: 'registry.example/image-locality:test',
+        IMAGE_LOCALITY_HELPER_IMAGE: HELPER_IMAGE,
       },
     });
     await controller.waitReady(60_000);
@@ -89,6 +93,8 @@ describe('e2e: image cache warming', function () {
     custom = kc.makeApiClient(CustomObjectsApi);
     await applyImageCacheCrd(kc);
     await createNamespace(kc, OWN, false);
+    await installShippedSecurity(kc, { helperImage: HELPER_IMAGE });
+    controllerKubeconfig = await impersonatingKubeconfig(cp.kubeconfigPath, CONTROLLER_USER);
     await setPolicy(
       core,
       ['warm:', '  minNodes: 2', '  maxConcurrentPullsPerNode: 1', '  maxConcurrentPulls: 3', 'affinity:', '  minScore: 0'].join('\n'),

@@ -16,8 +16,8 @@ import type { NodeImage } from '../../support/objects.js';
  * Succeeded; images listed as unpullable get the ErrImagePull status a kubelet sets.
  */
 export interface FakeKubelet {
-  /** (image, node) pairs pulled so far, in order. */
-  pulls: Array<{ image: string; node: string; at: number }>;
+  /** (image, node) pairs pulled so far, in order, with the pod's namespace and pull secret names. */
+  pulls: Array<{ image: string; node: string; at: number; namespace: string; pullSecrets: string[] }>;
   /** Most pulls running at once, overall and per node. */
   maxConcurrent: number;
   maxConcurrentPerNode: number;
@@ -37,6 +37,8 @@ export interface FakeKubeletOptions {
    */
   unreported?: Set<string>;
   sizeBytes?: number;
+  /** Pods this returns true for are never run (stay pending), like a node that is slow to start them. */
+  hold?: (pod: V1Pod) => boolean;
 }
 
 export async function startFakeKubelet(kc: KubeConfig, options: FakeKubeletOptions = {}): Promise<FakeKubelet> {
@@ -57,6 +59,7 @@ export async function startFakeKubelet(kc: KubeConfig, options: FakeKubeletOptio
     const node = pod.spec?.nodeName;
     const main = pod.spec?.containers?.[0];
     if (!node || !main?.image || seen.has(uid) || pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return;
+    if (options.hold?.(pod)) return;
     seen.add(uid);
     const name = pod.metadata?.name ?? '';
     const namespace = pod.metadata?.namespace ?? '';
@@ -93,7 +96,8 @@ export async function startFakeKubelet(kc: KubeConfig, options: FakeKubeletOptio
         return;
       }
       if (!options.unreported?.has(main.image)) await addNodeImage(kc, node, { names: [main.image.includes('/') ? main.image : `docker.io/library/${main.image}`], sizeBytes: options.sizeBytes ?? 50_000_000 });
-      state.pulls.push({ image: main.image, node, at: Date.now() });
+      const pullSecrets = (pod.spec?.imagePullSecrets ?? []).map((s) => s.name ?? '');
+      state.pulls.push({ image: main.image, node, at: Date.now(), namespace, pullSecrets });
       await core.patchNamespacedPodStatus(
         {
           name,
