@@ -452,9 +452,9 @@ async function main(once: boolean): Promise<void> {
   out();
   out(`Cache warming. The policy sets warm.minNodes: ${WARM_MIN_NODES}: every image an admitted pod needs should be on`);
   out(`at least ${WARM_MIN_NODES} nodes that pod may use (Ready, not cordoned). Pod "api" above was cold, and "trainer"'s`);
-  out(`image was on only one such node, so the controller, watching pods not yet scheduled, recorded their demand as ImageCaches (demand-*)`);
-  out(`and pulled the images. ${BASE_CACHE.namespace}/${BASE_CACHE.name} is declared as an operator would: ${NGINX} on every`);
-  out(`node labelled ${pool} (${joinNames(poolNodes)}).`);
+  out(`image was on only one such node, so the controller (it watches pods not yet scheduled) recorded`);
+  out(`their demand as ImageCaches (demand-*) and pulled the images. ${BASE_CACHE.namespace}/${BASE_CACHE.name} is declared`);
+  out(`as an operator would: ${NGINX} on every node labelled ${pool} (${joinNames(poolNodes)}).`);
   out(`This control plane has no kubelet: a stand-in plays its part for the pre-pull pods (it marks them`);
   out(`done and adds the image to the node's status.images).`);
   out();
