@@ -66,7 +66,7 @@ import {
   joinNames,
 } from './demo-scene.js';
 
-const USAGE = `Usage: npm run demo [-- --once]
+const USAGE = `Usage: npm run demo [-- --once] [-- --real-nodes]
 
 Runs image-locality against a real local Kubernetes control plane (etcd,
 kube-apiserver, kube-scheduler; no kubelet, nodes are API objects), creates
@@ -75,7 +75,10 @@ put them. Then shows cache warming: cold images pulled onto nodes (a stand-in
 plays the kubelet for pre-pull pods) and the next replica steered there.
 Stays up for you to look around until Ctrl-C.
 
-  --once      exit right after printing the result
+  --once        exit right after printing the result
+  --real-nodes  the same story on three real kubelets with containerd and
+                real pulls, plus measured pod start times (needs root and
+                the Debian packages .ci/run installs)
   -h, --help  show this help
 `;
 
@@ -537,16 +540,22 @@ async function main(once: boolean): Promise<void> {
 }
 
 let once: boolean;
+let realNodes = false;
 try {
   const { values } = parseArgs({
     args: process.argv.slice(2),
-    options: { once: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    options: {
+      once: { type: 'boolean', default: false },
+      'real-nodes': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
   });
   if (values.help) {
     process.stdout.write(USAGE);
     process.exit(0);
   }
   once = values.once;
+  realNodes = values['real-nodes'];
 } catch (err) {
   process.stderr.write(`demo: ${(err as Error).message}\n\n${USAGE}`);
   process.exit(2);
@@ -564,6 +573,12 @@ async function fail(err: unknown): Promise<void> {
 }
 process.on('uncaughtException', (err) => void fail(err));
 process.on('unhandledRejection', (err) => void fail(err));
+
+if (realNodes) {
+  // Its own lab, with its own cleanup (on exit and on signals).
+  const { runRealNodeDemo } = await import('./demo-real-nodes.js');
+  process.exit(await runRealNodeDemo({ once }));
+}
 
 main(once).then(
   async () => {

@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,6 +84,25 @@ export interface StartOptions {
   readyTimeoutMs?: number;
   /** Keep `dir` on stop() (for post-mortem). Also enabled by env IMAGE_LOCALITY_KEEP_CLUSTER_DIR=1. */
   keepDir?: boolean;
+  /**
+   * Run every component inside a network namespace (the real-node lab): `wrap` is
+   * the command prefix that enters it, `connect` dials 127.0.0.1:port inside it for
+   * the readiness probes. Addresses in the result are then the namespace's own.
+   */
+  netns?: NamespaceAccess;
+  /** More static tokens for the apiserver, e.g. one `system:node:NAME` per kubelet. */
+  extraTokens?: StaticToken[];
+}
+
+export interface NamespaceAccess {
+  wrap: string[];
+  connect(port: number): net.Socket;
+}
+
+export interface StaticToken {
+  token: string;
+  user: string;
+  groups: string[];
 }
 
 const SERVICE_CLUSTER_IP_RANGE = '10.0.0.0/24';
@@ -291,14 +311,16 @@ function startComponent(
   args: string[],
   logDir: string,
   detached: boolean,
+  wrap: string[] = [],
 ): Started {
   const logFile = path.join(logDir, `${name}.log`);
   const fd = fs.openSync(logFile, 'a');
-  let command = bin;
-  let argv = args;
+  let command = wrap[0] ?? bin;
+  let argv = wrap.length > 0 ? [...wrap.slice(1), bin, ...args] : args;
   if (!detached && process.platform === 'linux' && hasPdeathsig()) {
     command = 'setpriv';
-    argv = ['--pdeathsig', 'KILL', '--', bin, ...args];
+    // nsenter execs the component, so the death signal carries over to it.
+    argv = ['--pdeathsig', 'KILL', '--', ...wrap, bin, ...args];
   }
   let child: ChildProcess;
   try {
@@ -360,12 +382,26 @@ interface ProbeResult {
   body: string;
 }
 
-function probe(url: string, opts: { ca?: string; token?: string } = {}): Promise<ProbeResult> {
+/** A connection to a URL inside the namespace; TLS is layered on here because a custom connection skips the agent that would. */
+function dialInside(netns: NamespaceAccess, u: URL, ca: string | undefined): net.Socket {
+  const raw = netns.connect(Number(u.port));
+  if (u.protocol !== 'https:') return raw;
+  return tls.connect({ socket: raw, host: u.hostname, ...(ca ? { ca } : { rejectUnauthorized: false }) });
+}
+
+function probe(url: string, opts: { ca?: string; token?: string; netns?: NamespaceAccess | undefined } = {}): Promise<ProbeResult> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const headers: Record<string, string> = {};
     if (opts.token) headers['Authorization'] = `Bearer ${opts.token}`;
-    const common = { method: 'GET', headers, timeout: 3_000, agent: false as const };
+    const netns = opts.netns;
+    const common = {
+      method: 'GET',
+      headers,
+      timeout: 3_000,
+      agent: false as const,
+      ...(netns ? { createConnection: () => dialInside(netns, u, opts.ca) } : {}),
+    };
     const req =
       u.protocol === 'https:'
         ? https.request(u, {
@@ -507,7 +543,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     if (!keepDir) fs.rmSync(dir, { recursive: true, force: true });
   };
   const run = (name: ComponentName, args: string[]): Started => {
-    const s = startComponent(name, path.join(binDir, name), args, logDir, detached);
+    const s = startComponent(name, path.join(binDir, name), args, logDir, detached, opts.netns?.wrap);
     started.push(s);
     liveEntry.records.push(s.rec);
     log(`${name} started (pid ${s.rec.pid}, log ${s.rec.logFile})`);
@@ -534,7 +570,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       '--log-level=warn',
     ]);
     await waitReady(etcd, 'etcd', readyTimeoutMs, async () => {
-      const r = await probe(`${etcdEndpoint}/health`);
+      const r = await probe(`${etcdEndpoint}/health`, { netns: opts.netns });
       return r.status === 200 && r.body.includes('"health":"true"');
     });
     log(`etcd ready on ${etcdEndpoint} after ${Date.now() - t0} ms`);
@@ -543,7 +579,9 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     const token = randomBytes(24).toString('hex');
     const tokenFile = path.join(pkiDir, 'tokens.csv');
     // token,user,uid,"groups": system:masters is bound to cluster-admin by RBAC bootstrap.
-    fs.writeFileSync(tokenFile, `${token},${ADMIN_USER},${ADMIN_USER},"system:masters"\n`, { mode: 0o600 });
+    const tokenLines = [`${token},${ADMIN_USER},${ADMIN_USER},"system:masters"`];
+    for (const t of opts.extraTokens ?? []) tokenLines.push(`${t.token},${t.user},${t.user},"${t.groups.join(',')}"`);
+    fs.writeFileSync(tokenFile, tokenLines.join('\n') + '\n', { mode: 0o600 });
     const sa = generateKeyPairSync('rsa', {
       modulusLength: 2048,
       publicKeyEncoding: { type: 'spki', format: 'pem' },
@@ -600,7 +638,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       waitReady(s, 'kube-apiserver', readyTimeoutMs, async () => {
         if (!caPem && fs.existsSync(certFile)) caPem = fs.readFileSync(certFile, 'utf8');
         if (!caPem) return false;
-        const r = await probe(`${server}/readyz`, { ca: caPem, token });
+        const r = await probe(`${server}/readyz`, { ca: caPem, token, netns: opts.netns });
         return r.status === 200;
       });
     await apiserverReady(apiserver);
@@ -634,7 +672,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       // /readyz (unlike /healthz) waits for the informer caches, so pods created
       // right after we return are scheduled without a resync delay.
       await waitReady(scheduler, 'kube-scheduler', readyTimeoutMs, async () => {
-        const r = await probe(`https://127.0.0.1:${schedPort}/readyz`);
+        const r = await probe(`https://127.0.0.1:${schedPort}/readyz`, { netns: opts.netns });
         return r.status === 200;
       });
       log(`kube-scheduler ready after ${Date.now() - t2} ms`);

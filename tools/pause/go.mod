@@ -1,0 +1,3 @@
+module image-locality.dev/tools/pause
+
+go 1.22
