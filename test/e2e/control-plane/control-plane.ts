@@ -399,8 +399,8 @@ function probe(url: string, opts: { ca?: string; token?: string; netns?: Namespa
       method: 'GET',
       headers,
       timeout: 3_000,
-      agent: false as const,
-      ...(netns ? { createConnection: () => dialInside(netns, u, opts.ca) } : {}),
+      // A request with its own connection must have no agent (an agent dials itself).
+      ...(netns ? { createConnection: () => dialInside(netns, u, opts.ca) } : { agent: false as const }),
     };
     const req =
       u.protocol === 'https:'

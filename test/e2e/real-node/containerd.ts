@@ -99,8 +99,14 @@ function cniConfig(o: ContainerdOptions, ipamDir: string): string {
   );
 }
 
-function hostsToml(server: string, url: string): string {
-  return `server = ${JSON.stringify(server)}\n\n[host.${JSON.stringify(url)}]\n  capabilities = ["pull", "resolve"]\n`;
+/**
+ * The node's link is the registry's only endpoint, as server and as host (containerd
+ * 1.6 refuses a file without a host table). Were the server the name's own host, a
+ * failed pull would fall back to it and report its error (connection refused)
+ * instead of the registry's (not found, unauthorized).
+ */
+function hostsToml(url: string): string {
+  return `server = ${JSON.stringify(url)}\n\n[host.${JSON.stringify(url)}]\n  capabilities = ["pull", "resolve"]\n`;
 }
 
 export async function startContainerd(o: ContainerdOptions): Promise<Containerd> {
@@ -119,7 +125,7 @@ export async function startContainerd(o: ContainerdOptions): Promise<Containerd>
   fs.writeFileSync(path.join(d['cni']!, '10-lab.conflist'), cniConfig(o, path.join(base, 'ipam')));
   for (const [host, url] of Object.entries(o.mirrors)) {
     fs.mkdirSync(path.join(d['certs']!, host), { recursive: true });
-    fs.writeFileSync(path.join(d['certs']!, host, 'hosts.toml'), hostsToml(`http://${host}`, url));
+    fs.writeFileSync(path.join(d['certs']!, host, 'hosts.toml'), hostsToml(url));
   }
   const config = path.join(base, 'config.toml');
   fs.writeFileSync(config, toml(o, d));

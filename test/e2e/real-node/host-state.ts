@@ -33,6 +33,52 @@ export interface HostState {
   cniNetworks: string[];
   /** Entries of /run/netns before the lab: anything new at teardown is a pod's. */
   netnsBefore: string[];
+  /** Shim sockets in /run/containerd/s before the lab; new ones are the lab's shims'. */
+  shimSocketsBefore: string[];
+  /** Whether /var/lib/kubelet existed: the kubelet's device-plugin socket goes there whatever its root dir. */
+  varLibKubeletExisted: boolean;
+  varLogContainersExisted: boolean;
+}
+
+const SHIM_SOCKETS = '/run/containerd/s';
+const VAR_LIB_KUBELET = '/var/lib/kubelet';
+/** The kubelet links container logs here whatever podLogsDir says. */
+const CONTAINER_LOG_LINKS = '/var/log/containers';
+
+function entries(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** The parts of HostState that describe the machine as it is before a lab. */
+export function machineBefore(): Pick<HostState, 'sysctls' | 'netnsBefore' | 'shimSocketsBefore' | 'varLibKubeletExisted' | 'varLogContainersExisted'> {
+  return {
+    sysctls: saveSysctls(),
+    netnsBefore: entries(NETNS_DIR),
+    shimSocketsBefore: entries(SHIM_SOCKETS),
+    varLibKubeletExisted: fs.existsSync(VAR_LIB_KUBELET),
+    varLogContainersExisted: fs.existsSync(CONTAINER_LOG_LINKS),
+  };
+}
+
+function removeLabFiles(state: HostState): void {
+  for (const f of entries(CNI_RESULTS)) {
+    if (state.cniNetworks.some((n) => f.startsWith(`${n}-`))) fs.rmSync(path.join(CNI_RESULTS, f), { force: true });
+  }
+  for (const f of entries(SHIM_SOCKETS)) if (!(state.shimSocketsBefore ?? []).includes(f)) fs.rmSync(path.join(SHIM_SOCKETS, f), { force: true });
+  for (const f of entries(CONTAINER_LOG_LINKS)) {
+    const link = path.join(CONTAINER_LOG_LINKS, f);
+    try {
+      if (fs.readlinkSync(link).startsWith(state.dir + '/')) fs.rmSync(link, { force: true });
+    } catch {
+      // Not a link.
+    }
+  }
+  if (state.varLogContainersExisted === false && entries(CONTAINER_LOG_LINKS).length === 0) fs.rmSync(CONTAINER_LOG_LINKS, { recursive: true, force: true });
+  if (state.varLibKubeletExisted === false && mountsUnder(VAR_LIB_KUBELET).length === 0) fs.rmSync(VAR_LIB_KUBELET, { recursive: true, force: true });
 }
 
 export function readSysctl(key: string): string {
@@ -190,13 +236,7 @@ export function undoLab(state: HostState): string[] {
       problems.push(`sysctl ${key}: ${(err as Error).message}`);
     }
   }
-  try {
-    for (const f of fs.readdirSync(CNI_RESULTS)) {
-      if (state.cniNetworks.some((n) => f.startsWith(`${n}-`))) fs.rmSync(path.join(CNI_RESULTS, f), { force: true });
-    }
-  } catch {
-    // No results dir.
-  }
+  removeLabFiles(state);
   // Never delete through a mount that is still there (it could be a host path).
   if (mountsUnder(state.dir).length === 0) fs.rmSync(state.dir, { recursive: true, force: true });
   else problems.push(`left ${state.dir} in place: mounts remain`);

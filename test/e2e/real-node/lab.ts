@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
 import { startControlPlane, type ControlPlane } from '../control-plane/control-plane.js';
 import { startContainerd, cniNetworkName, type Containerd } from './containerd.js';
-import { recoverAbandonedLab, saveSysctls, undoLab, writeState, type HostState } from './host-state.js';
+import { machineBefore, recoverAbandonedLab, undoLab, writeState, type HostState } from './host-state.js';
 import { buildImage, IMAGE_TAG, layoutLayerBytes, pushImage, type ImageRecipe } from './images.js';
 import { startKubelet, type Kubelet } from './kubelet.js';
 import { createNetns, netnsWrap, startBridge, type Bridge } from './netns.js';
@@ -79,6 +79,8 @@ export interface Lab {
   images: Record<StandardImage, LabImage> & Record<string, LabImage>;
   privateCredentials: { username: string; password: string };
   megabytesPerSecond: number;
+  /** Copies the lab's logs to a directory that outlives the lab; returns it. */
+  keepLogs(): string;
   /** Removes an image from one node's runtime, as the kubelet's image GC would. */
   removeImage(node: string, ref: string): void;
   stop(): Promise<void>;
@@ -142,10 +144,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     pid: process.pid,
     dir,
     netns: LAB_NETNS,
-    sysctls: saveSysctls(),
     cgroups: names.map((_, i) => `/image-locality-lab-${i + 1}`),
     cniNetworks: names.map((_, i) => cniNetworkName(i + 1)),
-    netnsBefore: fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns') : [],
+    ...machineBefore(),
   };
   writeState(state);
   active = state;
@@ -270,6 +271,11 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       images: images as Lab['images'],
       privateCredentials: PRIVATE_CREDENTIALS,
       megabytesPerSecond,
+      keepLogs() {
+        const kept = `${dir}-logs`;
+        fs.cpSync(logDir, kept, { recursive: true });
+        return kept;
+      },
       removeImage(node, ref) {
         const n = nodes.find((x) => x.name === node);
         if (!n) throw new Error(`no lab node ${node}`);

@@ -97,7 +97,7 @@ describe('e2e real nodes: warming and steering on kubelets with containerd', fun
 
   afterEach(function () {
     if (this.currentTest?.state === 'failed' && webhook) console.error(tail(webhook.output(), 60));
-    if (this.currentTest?.state === 'failed' && lab) console.error(`      lab logs: ${lab.dir}/logs (kept with IMAGE_LOCALITY_KEEP_LAB_LOGS=1)`);
+    if (this.currentTest?.state === 'failed' && lab && fs.existsSync(lab.dir)) console.error(`      lab logs kept in ${lab.keepLogs()}`);
   });
 
   it('lives in its own network namespace: no route out, nodes Ready on addresses inside it', async () => {
