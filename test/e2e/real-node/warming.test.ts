@@ -158,13 +158,13 @@ describe('e2e real nodes: warming and steering on kubelets with containerd', fun
     const { shell, private: priv } = L().images;
     const missing = shell.ref.replace(/:1$/, ':no-such-tag');
     const down = shell.ref.replace('127.0.0.1:5000', '127.0.0.1:5009');
-    const created = new Map<string, number>();
+    const created = new Map<string, number[]>();
     const watch = await new Watch(L().kc).watch(
       `/api/v1/namespaces/${CACHES}/pods`,
       { labelSelector: 'image-locality.dev/pre-pull=true' },
       (type: string, pod: V1Pod) => {
         const image = pod.metadata?.annotations?.['image-locality.dev/image'] ?? '';
-        if (type === 'ADDED') created.set(image, (created.get(image) ?? 0) + 1);
+        if (type === 'ADDED') created.set(image, [...(created.get(image) ?? []), Date.now()]);
       },
       () => undefined,
     );
@@ -198,9 +198,16 @@ describe('e2e real nodes: warming and steering on kubelets with containerd', fun
       expect(text(missing)).to.match(/not found/i);
       expect(text(priv.ref)).to.match(/401|unauthorized/i);
       expect(text(down)).to.match(/connection refused|connect:/i);
-      // Backoff: 10 s after the first failure, then 20 s. In 25 s no pair gets more than two pods.
+      // Backoff: the next pod for a failing pair comes 10 s after the failure, the one
+      // after that 20 s later: no pair's pods are less than ~10 s apart, and the gaps grow.
       await new Promise((r) => setTimeout(r, Math.max(0, 25_000 - (Date.now() - failedAt))));
-      for (const image of [missing, down, priv.ref]) expect(created.get(image) ?? 0, `pre-pull pods for ${image}`).to.be.within(1, 2);
+      for (const image of [missing, down, priv.ref]) {
+        const times = created.get(image) ?? [];
+        expect(times.length, `pre-pull pods for ${image}`).to.be.at.least(1);
+        const gaps = times.slice(1).map((t, i) => t - times[i]!);
+        for (const gap of gaps) expect(gap, `${image}: ms between pre-pull pods`).to.be.at.least(9_000);
+        for (let i = 1; i < gaps.length; i++) expect(gaps[i], `${image}: backoff grows`).to.be.above(gaps[i - 1]!);
+      }
       const again = (await core.listNamespacedEvent({ namespace: CACHES })).items.filter((e) => e.reason === 'PullFailed');
       expect(again.reduce((sum, e) => sum + (e.count ?? 1), 0), 'one PullFailed report per pair while the reason stays the same').to.equal(3);
     } finally {
