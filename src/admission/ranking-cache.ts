@@ -29,6 +29,8 @@ export function cachedRanking<T>(
   constraints: PlacementConstraints,
   policy: CompiledPolicy,
   rank: () => T,
+  /** Whether a freshly made ranking may be remembered (default: always). */
+  keep: (ranking: T) => boolean = () => true,
 ): T {
   const key = JSON.stringify([keys, constraints.nodeSelector ?? null, constraints.requiredTerms ?? null, constraints.tolerations ?? null]);
   if (key.length > MAX_CACHE_KEY_CHARS) return rank();
@@ -40,6 +42,7 @@ export function cachedRanking<T>(
   const hit = entries.rankings.get(key);
   if (hit !== undefined) return hit;
   const ranking = rank();
+  if (!keep(ranking)) return ranking;
   if (entries.rankings.size >= MAX_CACHED_RANKINGS) {
     // Oldest first: Map keeps insertion order.
     entries.rankings.delete(entries.rankings.keys().next().value as string);

@@ -1,35 +1,56 @@
 import { normalizeImage } from '../images/reference.js';
 import type { CompiledPolicy } from '../policy/policy.js';
 import type { ImageLocalityView, IndexedNode } from '../cluster/image-index.js';
-import { podFitsNode, type PlacementConstraints } from '../scheduling/node-selection.js';
+import { compilePlacement, type NodeFilter, type PlacementConstraints, type WorkMeter } from '../scheduling/node-selection.js';
 import { cachedRanking } from './ranking-cache.js';
 import { MAX_SUBSET_IMAGES, someEligibleNodeLacks, topHolders, type HeldImage, type TopHolder } from './top-holders.js';
 
 export interface PodImages {
   /** Normalized keys of the images the policy selects, each once, in pod order. */
   keys: string[];
-  /** Images left out, with why (unparseable, or excluded by policy). */
-  ignored: Array<{ image: string; reason: string }>;
+  /** The first few references that do not parse (the kubelet could not pull them either). */
+  invalid: string[];
+  /** How many distinct references do not parse. */
+  invalidCount: number;
+  /** How many distinct references the policy's images.include/exclude leave out. */
+  excludedCount: number;
 }
 
-/** Every image the pod will pull before it runs: init containers count as much as the rest. */
+/** At most this many invalid references are kept for warnings; the rest are counted. */
+export const MAX_INVALID_LISTED = 3;
+
+/**
+ * Every image the pod will pull before it runs: init containers count as much as
+ * the rest. Identical references are parsed once and each key kept once, through
+ * hashed sets: a pod may list tens of thousands of containers.
+ */
 export function collectPodImages(spec: unknown, policy: CompiledPolicy): PodImages {
   const s = (spec ?? {}) as Record<string, unknown>;
   const keys: string[] = [];
-  const ignored: PodImages['ignored'] = [];
+  const seenKeys = new Set<string>();
+  const seenRefs = new Set<string>();
+  const invalid: string[] = [];
+  let invalidCount = 0;
+  let excludedCount = 0;
   for (const field of ['initContainers', 'containers'] as const) {
     const list = s[field];
     if (!Array.isArray(list)) continue;
     for (const container of list) {
       const image = (container as { image?: unknown } | null)?.image;
-      if (typeof image !== 'string') continue;
+      if (typeof image !== 'string' || seenRefs.has(image)) continue;
+      seenRefs.add(image);
       const key = normalizeImage(image);
-      if (key === undefined) ignored.push({ image, reason: 'not a valid image reference' });
-      else if (!policy.selectsImage(key)) ignored.push({ image, reason: 'excluded by policy images.include/exclude' });
-      else if (!keys.includes(key)) keys.push(key);
+      if (key === undefined) {
+        invalidCount++;
+        if (invalid.length < MAX_INVALID_LISTED) invalid.push(image);
+      } else if (!policy.selectsImage(key)) excludedCount++;
+      else if (!seenKeys.has(key)) {
+        seenKeys.add(key);
+        keys.push(key);
+      }
     }
   }
-  return { keys, ignored };
+  return { keys, invalid, invalidCount, excludedCount };
 }
 
 export interface ScoredNode {
@@ -63,16 +84,20 @@ export function rankNodes(
   view: ImageLocalityView,
   constraints: PlacementConstraints,
   policy: CompiledPolicy,
+  bounded?: { filter: NodeFilter; meter: WorkMeter },
 ): Ranking {
-  return cachedRanking(keys, view, constraints, policy, () => computeRanking(keys, view, constraints, policy));
+  // A ranking cut short by the work budget is used for this pod only, never remembered.
+  return cachedRanking(
+    keys,
+    view,
+    constraints,
+    policy,
+    () => computeRanking(keys, view, bounded?.filter ?? compilePlacement(constraints), policy),
+    () => !bounded?.meter.exhausted,
+  );
 }
 
-function computeRanking(
-  keys: readonly string[],
-  view: ImageLocalityView,
-  constraints: PlacementConstraints,
-  policy: CompiledPolicy,
-): Ranking {
+function computeRanking(keys: readonly string[], view: ImageLocalityView, filter: NodeFilter, policy: CompiledPolicy): Ranking {
   const images: Array<HeldImage & { ids: Int32Array }> = [];
   let totalBytes = 0;
   for (const key of keys) {
@@ -84,7 +109,7 @@ function computeRanking(
   }
   if (totalBytes === 0) return { ranked: [], noHolder: true, everyEligibleNodeHoldsAll: false };
 
-  const eligible = (node: IndexedNode): boolean => node.schedulable && podFitsNode(constraints, node);
+  const eligible = (node: IndexedNode): boolean => node.schedulable && filter.fits(node);
   const { minScore, maxNodes } = policy.policy.affinity;
   const top =
     images.length <= MAX_SUBSET_IMAGES

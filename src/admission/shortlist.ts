@@ -29,7 +29,6 @@
  */
 import type { V1NodeSelectorRequirement, V1NodeSelectorTerm } from '@kubernetes/client-node';
 import type { ImageLocalityView, IndexedNode } from '../cluster/image-index.js';
-import { podFitsNode, type PlacementConstraints } from '../scheduling/node-selection.js';
 
 export const HOSTNAME_LABEL = 'kubernetes.io/hostname';
 
@@ -70,7 +69,8 @@ export interface ShortlistRequest {
   /** Eligible, schedulable holders, best first (the ranking). */
   holders: readonly IndexedNode[];
   view: ImageLocalityView;
-  constraints: PlacementConstraints;
+  /** The pod's placement constraints, compiled (and bounded by the decision's work budget). */
+  fits(node: IndexedNode): boolean;
   /** Nodes to name in total (policy affinity.shortlistSize); holders beyond it are still all named. */
   size: number;
   /** Spreads different owners over different fallbacks (the owner's uid). */
@@ -112,7 +112,7 @@ export function chooseShortlist(req: ShortlistRequest): Shortlist {
     if (!node || !node.schedulable) continue;
     const hostname = node.labels[HOSTNAME_LABEL];
     if (typeof hostname !== 'string' || hostname === '' || named.has(hostname)) continue;
-    if (!podFitsNode(req.constraints, node)) continue;
+    if (!req.fits(node)) continue;
     named.add(hostname);
     hostnames.push(hostname);
     fallbacks++;

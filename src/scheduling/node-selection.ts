@@ -1,96 +1,22 @@
-import type {
-  V1NodeSelectorRequirement,
-  V1NodeSelectorTerm,
-  V1Taint,
-  V1Toleration,
-} from '@kubernetes/client-node';
-import { asArray } from '../json-shape.js';
+import type { V1Taint } from '@kubernetes/client-node';
+import { compileRequiredTerms, type CompiledTerms } from './selector-terms.js';
+import { compileTolerations, type CompiledTolerations } from './tolerations.js';
+import { labelValue, type Labels } from './labels.js';
+import { WorkMeter } from './work-meter.js';
 
 /**
  * The scheduler's node filters that decide whether a pod could run on a node at
  * all, re-stated as pure functions. Injection uses them so that it never points a
  * pod at a node the pod is not allowed on; warming uses them to pick targets.
- * Inputs come from untrusted admission bodies, so every field is treated as possibly
- * missing or of the wrong type.
+ *
+ * Inputs come from untrusted admission bodies (up to 3 MiB), so every field is
+ * treated as possibly missing or of the wrong type, and the constraints are
+ * compiled once per pod into hashed structures: judging one node then costs about
+ * the node's own label count, not the size of what the pod wrote.
  */
 
-export type Labels = Readonly<Record<string, string>>;
-
-export function matchesNodeSelector(selector: unknown, labels: Labels): boolean {
-  if (selector === null || typeof selector !== 'object') return true;
-  for (const [key, value] of Object.entries(selector as Record<string, unknown>)) {
-    if (labels[key] !== value) return false;
-  }
-  return true;
-}
-
-const INTEGER = /^[+-]?\d{1,18}$/;
-
-function matchesRequirement(req: V1NodeSelectorRequirement, value: string | undefined): boolean {
-  const values = asArray<string>(req.values);
-  switch (req.operator) {
-    case 'In':
-      return value !== undefined && values.includes(value);
-    case 'NotIn':
-      return value === undefined || !values.includes(value);
-    case 'Exists':
-      return value !== undefined;
-    case 'DoesNotExist':
-      return value === undefined;
-    case 'Gt':
-    case 'Lt': {
-      // Like the scheduler: both sides must be whole integers ("10x" is not 10).
-      if (value === undefined || values.length !== 1 || !INTEGER.test(value) || !INTEGER.test(String(values[0]))) return false;
-      const actual = Number(value);
-      const bound = Number(values[0]);
-      return req.operator === 'Gt' ? actual > bound : actual < bound;
-    }
-    default:
-      // An operator the apiserver would reject; treat as not matching so that we
-      // never claim a node is eligible on the strength of a term we cannot read.
-      return false;
-  }
-}
-
-/** One term is an AND of its requirements; a term with no requirements matches nothing. */
-export function matchesNodeSelectorTerm(term: V1NodeSelectorTerm, nodeName: string, labels: Labels): boolean {
-  const expressions = asArray<V1NodeSelectorRequirement>(term?.matchExpressions);
-  const fields = asArray<V1NodeSelectorRequirement>(term?.matchFields);
-  if (expressions.length === 0 && fields.length === 0) return false;
-  for (const req of expressions) {
-    if (!matchesRequirement(req, typeof req?.key === 'string' ? labels[req.key] : undefined)) return false;
-  }
-  for (const req of fields) {
-    const value = req?.key === 'metadata.name' ? nodeName : undefined;
-    if (!matchesRequirement(req, value)) return false;
-  }
-  return true;
-}
-
-/** Terms are ORed. An absent or empty list places no constraint. */
-export function matchesRequiredNodeAffinity(terms: unknown, nodeName: string, labels: Labels): boolean {
-  if (!Array.isArray(terms) || terms.length === 0) return true;
-  return (terms as V1NodeSelectorTerm[]).some((term) => matchesNodeSelectorTerm(term, nodeName, labels));
-}
-
-function toleratesTaint(toleration: V1Toleration, taint: V1Taint): boolean {
-  if (toleration.effect && toleration.effect !== taint.effect) return false;
-  if (toleration.operator === 'Exists') {
-    return !toleration.key || toleration.key === taint.key;
-  }
-  // 'Equal' is the default operator.
-  return toleration.key === taint.key && (toleration.value ?? '') === (taint.value ?? '');
-}
-
-/** Only NoSchedule and NoExecute taints keep a new pod off a node. */
-export function toleratesTaints(tolerations: unknown, taints: readonly V1Taint[]): boolean {
-  const list = asArray<V1Toleration>(tolerations).filter((t) => t !== null && typeof t === 'object');
-  return taints.every(
-    (taint) =>
-      (taint.effect !== 'NoSchedule' && taint.effect !== 'NoExecute') ||
-      list.some((toleration) => toleratesTaint(toleration, taint)),
-  );
-}
+export { labelValue, type Labels } from './labels.js';
+export { WorkMeter, DEFAULT_WORK_BUDGET } from './work-meter.js';
 
 /** The parts of a pod spec that restrict which nodes it may run on. */
 export interface PlacementConstraints {
@@ -114,10 +40,71 @@ export interface NodeFacts {
   taints: readonly V1Taint[];
 }
 
+/** A pod's placement constraints, compiled once; `fits` is then cheap per node. */
+export interface NodeFilter {
+  fits(node: NodeFacts): boolean;
+  /** The required terms, compiled (deduplicated); for pairing terms with nodes. */
+  readonly terms: CompiledTerms;
+}
+
+/** nodeSelector: every own entry must equal the node's label; a non-object places no constraint. */
+function compileNodeSelector(selector: unknown): Array<[string, unknown]> {
+  if (selector === null || typeof selector !== 'object' || Array.isArray(selector)) return [];
+  return Object.entries(selector as Record<string, unknown>);
+}
+
+function matchesSelectorEntries(entries: ReadonlyArray<[string, unknown]>, labels: Labels, meter: WorkMeter): boolean {
+  // Stops at the first mismatch, and a node has few labels, so this is cheap however long the selector.
+  for (const [key, value] of entries) {
+    meter.spend(1);
+    if (labelValue(labels, key) !== value) return false;
+  }
+  return true;
+}
+
+/**
+ * Compile the constraints. `meter` bounds the total work of every later `fits`
+ * call; once it is spent, `fits` answers false (the safe side: a node we did not
+ * fully judge is never named) and the meter says so.
+ */
+export function compilePlacement(constraints: PlacementConstraints, meter: WorkMeter = WorkMeter.unbounded()): NodeFilter {
+  const selector = compileNodeSelector(constraints.nodeSelector);
+  const terms = compileRequiredTerms(constraints.requiredTerms);
+  const tolerations: CompiledTolerations = compileTolerations(constraints.tolerations);
+  return {
+    terms,
+    fits(node: NodeFacts): boolean {
+      if (meter.exhausted) return false;
+      if (!matchesSelectorEntries(selector, node.labels, meter)) return false;
+      if (!terms.matchesAny(node.name, node.labels, meter)) return false;
+      if (!tolerations.toleratesAll(node.taints, meter)) return false;
+      return !meter.exhausted;
+    },
+  };
+}
+
+const compiledFor = new WeakMap<PlacementConstraints, NodeFilter>();
+
+/** One-off check (warming picks targets with it); compiles once per constraints object. */
 export function podFitsNode(constraints: PlacementConstraints, node: NodeFacts): boolean {
-  return (
-    matchesNodeSelector(constraints.nodeSelector, node.labels) &&
-    matchesRequiredNodeAffinity(constraints.requiredTerms, node.name, node.labels) &&
-    toleratesTaints(constraints.tolerations, node.taints)
-  );
+  let filter = compiledFor.get(constraints);
+  if (!filter) {
+    filter = compilePlacement(constraints);
+    compiledFor.set(constraints, filter);
+  }
+  return filter.fits(node);
+}
+
+/** Terms are ORed. An absent or empty list places no constraint. */
+export function matchesRequiredNodeAffinity(terms: unknown, nodeName: string, labels: Labels): boolean {
+  return compileRequiredTerms(terms).matchesAny(nodeName, labels, WorkMeter.unbounded());
+}
+
+/** Only NoSchedule and NoExecute taints keep a new pod off a node. */
+export function toleratesTaints(tolerations: unknown, taints: readonly V1Taint[]): boolean {
+  return compileTolerations(tolerations).toleratesAll(taints, WorkMeter.unbounded());
+}
+
+export function matchesNodeSelector(selector: unknown, labels: Labels): boolean {
+  return matchesSelectorEntries(compileNodeSelector(selector), labels, WorkMeter.unbounded());
 }

@@ -1,0 +1,36 @@
+/**
+ * A budget of abstract work units (one unit: one label lookup or one hashed set
+ * probe) for judging one pod against the cluster's nodes. Compiled constraints make
+ * each node cheap, but a pod may carry thousands of distinct terms and a cluster
+ * thousands of nodes; the product of the two is what the budget caps, so no single
+ * admission can hold the event loop, whatever the pod says.
+ */
+
+/** About 10 ms of node judging on one core of the development machine (see `npm run bench:adversarial`). */
+export const DEFAULT_WORK_BUDGET = 2_000_000;
+
+export class WorkMeter {
+  private left: number;
+
+  constructor(readonly budget: number) {
+    this.left = budget;
+  }
+
+  static unbounded(): WorkMeter {
+    return new WorkMeter(Number.POSITIVE_INFINITY);
+  }
+
+  /** Count `units` of work; true while budget remains. */
+  spend(units: number): boolean {
+    this.left -= units;
+    return this.left >= 0;
+  }
+
+  get exhausted(): boolean {
+    return this.left < 0;
+  }
+
+  get used(): number {
+    return this.budget - Math.max(this.left, 0);
+  }
+}
