@@ -2,7 +2,8 @@ import { log } from '../log.js';
 import { admissionDuration, mutationsTotal } from '../server/metrics.js';
 import { checkPatchApplies } from './json-patch.js';
 import { decidePodMutation, type Decision, type MutationContext } from './mutate-pod.js';
-import { allowed, decodeAdmissionReview, patched, type AdmissionRequest } from './review.js';
+import { recordRejection } from './rejections.js';
+import { allowed, decodeAdmissionReview, patched, rejected, type AdmissionRequest } from './review.js';
 
 export interface EndpointReply {
   status: number;
@@ -29,9 +30,8 @@ export function createAdmissionEndpoint(options: AdmissionEndpointOptions) {
     const started = process.hrtime.bigint();
     const decoded = decodeAdmissionReview(body);
     if (!decoded.ok) {
-      mutationsTotal.inc({ outcome: 'rejected_input' });
-      log.warn({ uid: decoded.uid, reason: decoded.message }, 'rejected admission request');
-      return { status: decoded.status, body: { error: decoded.message } };
+      recordRejection(decoded.status, decoded.message, { uid: decoded.uid });
+      return { status: decoded.status, body: rejected(decoded.status, decoded.message, decoded.uid) };
     }
     const request = decoded.request;
     const fields = { uid: request.uid, namespace: request.namespace, name: request.name, operation: request.operation };
@@ -44,27 +44,28 @@ export function createAdmissionEndpoint(options: AdmissionEndpointOptions) {
         return { status: 200, body: allowed(request.uid) };
       }
       const decision = decidePodMutation(
-        { operation: request.operation, namespace: request.namespace ?? '', kind: request.kind, pod: request.object },
+        { operation: request.operation, namespace: request.namespace ?? '', kind: request.kind, subResource: request.subResource, pod: request.object },
         context,
       );
       if (request.dryRun !== true) options.onAdmitted?.(request, decision);
       if (decision.outcome === 'skipped') {
         outcome = 'skipped';
-        log.debug({ ...fields, reason: decision.reason }, 'pod skipped');
+        log.debug({ ...fields, code: decision.code, reason: decision.reason }, 'pod skipped');
         return { status: 200, body: allowed(request.uid) };
       }
       if (decision.outcome === 'unchanged') {
         outcome = 'unchanged';
-        log.debug({ ...fields, reason: decision.reason }, 'pod admitted unchanged');
+        log.debug({ ...fields, code: decision.code, reason: decision.reason }, 'pod admitted unchanged');
         return { status: 200, body: allowed(request.uid, decision.warnings) };
       }
-      const check = checkPatchApplies(request.object, decision.patch);
+      // request.object was decoded for this call alone and is not read after this.
+      const check = checkPatchApplies(request.object, decision.patch, { consume: true });
       if (!check.ok) {
         log.error({ ...fields, reason: check.reason, patch: decision.patch }, 'built a patch that does not apply; admitting the pod unchanged');
         return { status: 200, body: allowed(request.uid, [INTERNAL_ERROR_WARNING]) };
       }
       outcome = 'mutated';
-      log.debug({ ...fields, reason: decision.reason, dryRun: request.dryRun === true }, 'pod mutated');
+      log.debug({ ...fields, code: decision.code, reason: decision.reason, dryRun: request.dryRun === true }, 'pod mutated');
       return { status: 200, body: patched(request.uid, decision.patch, decision.warnings) };
     } catch (err) {
       outcome = 'error';

@@ -49,7 +49,14 @@ function invalid(message: string, uid?: string): DecodeResult {
   return uid === undefined ? { ok: false, status: 400, message } : { ok: false, status: 400, message, uid };
 }
 
-/** Decode once; every way a body can be wrong gets its own clear message. */
+/** The request's uid when it is a usable one (a non-empty string), for answers that must echo it. */
+function readableUid(parsed: Record<string, unknown>): string | undefined {
+  const request = parsed['request'];
+  const uid = isObject(request) ? request['uid'] : undefined;
+  return typeof uid === 'string' && uid !== '' ? uid : undefined;
+}
+
+/** Decode once; every way a body can be wrong gets its own clear message, and the uid when readable. */
 export function decodeAdmissionReview(body: Buffer | string): DecodeResult {
   const text = typeof body === 'string' ? body : body.toString('utf8');
   if (text.trim() === '') return invalid('request body is empty; expected an AdmissionReview JSON object');
@@ -57,22 +64,23 @@ export function decodeAdmissionReview(body: Buffer | string): DecodeResult {
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    return invalid(`request body is not valid JSON: ${(err as Error).message}`);
+    return invalid(`request body is not valid JSON: ${(err as Error).message.slice(0, 200)}`);
   }
   if (!isObject(parsed)) return invalid('request body must be a JSON object (an AdmissionReview)');
+  const uid = readableUid(parsed);
   if (parsed['kind'] !== 'AdmissionReview') {
-    return invalid(`expected kind AdmissionReview, got ${JSON.stringify(parsed['kind'] ?? null)}`);
+    return invalid(`expected kind AdmissionReview, got ${JSON.stringify(parsed['kind'] ?? null).slice(0, 100)}`, uid);
   }
   if (parsed['apiVersion'] !== ADMISSION_API_VERSION) {
     return invalid(
-      `expected apiVersion ${ADMISSION_API_VERSION}, got ${JSON.stringify(parsed['apiVersion'] ?? null)}; ` +
+      `expected apiVersion ${ADMISSION_API_VERSION}, got ${JSON.stringify(parsed['apiVersion'] ?? null).slice(0, 100)}; ` +
         'register the webhook with admissionReviewVersions: ["v1"]',
+      uid,
     );
   }
   const request = parsed['request'];
   if (!isObject(request)) return invalid('AdmissionReview has no request object');
-  const uid = request['uid'];
-  if (typeof uid !== 'string' || uid === '') return invalid('AdmissionReview request has no uid');
+  if (uid === undefined) return invalid('AdmissionReview request has no uid (a non-empty string)');
   if (typeof request['operation'] !== 'string') return invalid('AdmissionReview request has no operation', uid);
   return { ok: true, request: request as unknown as AdmissionRequest };
 }
@@ -97,6 +105,26 @@ export function patched(uid: string, ops: readonly PatchOperation[], warnings: r
   };
   if (warnings.length > 0) response.warnings = [...warnings];
   return review(response);
+}
+
+/**
+ * The answer to a request we cannot decide on (HTTP 4xx): an AdmissionReview that
+ * echoes the uid when one was readable ('' otherwise), with the message both in
+ * `response.status` and, for plain clients, as top-level `code` and `error`.
+ */
+export function rejected(status: number, message: string, uid = ''): RejectedReview {
+  return {
+    apiVersion: ADMISSION_API_VERSION,
+    kind: 'AdmissionReview',
+    response: { uid, allowed: false, status: { code: status, message } },
+    code: status,
+    error: message,
+  };
+}
+
+export interface RejectedReview extends AdmissionReviewResponse {
+  code: number;
+  error: string;
 }
 
 /** Decode the base64 patch of a response, for preview and tests. */

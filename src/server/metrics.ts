@@ -27,6 +27,14 @@ export const mutationsTotal = new Counter<'outcome'>({
   registers: [registry],
 });
 
+/** Requests refused before a decision (not an AdmissionReview, too large, wrong type), by HTTP status. */
+export const rejectedRequestsTotal = new Counter<'code'>({
+  name: 'image_locality_rejected_requests_total',
+  help: 'Admission requests refused before a decision, by HTTP status code (400, 413, 415).',
+  labelNames: ['code'],
+  registers: [registry],
+});
+
 export const policyReloadsTotal = new Counter<'result'>({
   name: 'image_locality_policy_reloads_total',
   help: 'Policy ConfigMap changes seen, by result: applied or invalid (old policy kept).',
@@ -68,6 +76,7 @@ export const certificateExpiry = new Gauge({
 
 // Known label values start at 0 so that rate() and absence alerts work from the first scrape.
 for (const outcome of MUTATION_OUTCOMES) mutationsTotal.inc({ outcome }, 0);
+for (const code of ['400', '413', '415']) rejectedRequestsTotal.inc({ code }, 0);
 for (const result of ['applied', 'invalid']) {
   policyReloadsTotal.inc({ result }, 0);
   certificateReloadsTotal.inc({ result }, 0);

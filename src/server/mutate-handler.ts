@@ -12,6 +12,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { log } from '../log.js';
 import { httpRequestsTotal, mutationsTotal } from './metrics.js';
 import type { AdmissionEndpoint, AdmissionResult } from './types.js';
+import { recordRejection } from '../admission/rejections.js';
+import { rejected } from '../admission/review.js';
 
 /** An UPDATE review carries two objects of up to ~3 MiB each; controller-runtime allows 7 MiB. */
 export const MAX_BODY_BYTES = 7 * 1024 * 1024;
@@ -63,9 +65,9 @@ export function createMutateHandler(options: MutateHandlerOptions): MutateHandle
 
   /** Answer a transport-level rejection; if the body is still arriving, linger (bounded) and close. */
   const reject = (req: IncomingMessage, res: ServerResponse, status: number, message: string): void => {
-    mutationsTotal.inc({ outcome: 'rejected_input' });
-    log.warn({ status, remote: req.socket.remoteAddress, reason: message }, 'rejected admission request');
-    const json = JSON.stringify({ code: status, error: message });
+    recordRejection(status, message, { remote: req.socket.remoteAddress });
+    // The body has not been read (or is empty): there is no uid to echo.
+    const json = JSON.stringify(rejected(status, message));
     if (req.complete) {
       send(res, status, json);
       return;
