@@ -108,10 +108,9 @@ export function ownPreferredShape(term: unknown): [string, number] | undefined {
   const weight = term['weight'];
   const preference = term['preference'];
   if (typeof weight !== 'number' || !isObject(preference)) return undefined;
-  if (Object.keys(term).length !== 2) return undefined;
-  const expressions = preference['matchExpressions'];
-  if (expressions !== undefined && expressions !== null && !(Array.isArray(expressions) && expressions.length === 0)) return undefined;
-  for (const key of Object.keys(preference)) if (key !== 'matchFields' && key !== 'matchExpressions') return undefined;
+  // Exactly what we write, key for key: anything else (even an equivalent term
+  // with an empty matchExpressions) is the user's.
+  if (Object.keys(term).length !== 2 || Object.keys(preference).length !== 1) return undefined;
   const name = soleNodeName(preference['matchFields']);
   return name === undefined ? undefined : [name, weight];
 }
