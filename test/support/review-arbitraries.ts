@@ -17,7 +17,7 @@ const IMAGES = [
 const INVALID_IMAGES = ['Not_A/Valid:Ref!', '', 'x'.repeat(300) + '!'];
 
 /** A 40-node cluster: zones, disks, int64 core counts, taints, cordons, images. */
-export function propertySnapshot(mode: 'preferred' | 'required'): unknown {
+export function propertySnapshot(mode: 'preferred' | 'required' | 'shortlist'): unknown {
   const nodes = NODE_NAMES.map((name, i) => ({
     apiVersion: 'v1',
     kind: 'Node',
@@ -51,7 +51,7 @@ export function propertySnapshot(mode: 'preferred' | 'required'): unknown {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: { name: 'image-locality-policy', namespace: 'image-locality' },
-    data: { 'policy.yaml': `affinity:\n  mode: ${mode}\n  minScore: 0\n  maxNodes: 12\n` },
+    data: { 'policy.yaml': `affinity:\n  mode: ${mode}\n  minScore: 0\n  maxNodes: 12\n  shortlistSize: 10\n` },
   };
   return { apiVersion: 'v1', kind: 'List', items: [...nodes, ...namespaces, policy] };
 }
@@ -114,6 +114,7 @@ const pod = fc.record(
     coherentRecord: fc.option(fc.tuple(fc.constantFrom<'preferred' | 'required'>('preferred', 'required'), fc.array(fc.boolean(), { maxLength: 6 })), { nil: undefined }),
     tolerations: fc.option(fc.array(toleration, { maxLength: 3 }), { nil: undefined }),
     nodeSelector: fc.option(nodeSelector, { nil: undefined, freq: 3 }),
+    owner: fc.option(fc.constantFrom('ReplicaSet', 'StatefulSet', 'Job'), { nil: undefined, freq: 2 }),
   },
   { requiredKeys: ['images'] },
 ).map((p) => {
@@ -131,7 +132,7 @@ const pod = fc.record(
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name: 'p', namespace: 'apps', ...(recordText !== undefined ? { annotations: { 'image-locality.dev/injected': recordText } } : {}) },
+    metadata: { name: 'p', namespace: 'apps', ...(p.owner ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: p.owner, name: 'o', uid: `uid-${p.owner}`, controller: true }] } : {}), ...(recordText !== undefined ? { annotations: { 'image-locality.dev/injected': recordText } } : {}) },
     spec: {
       ...(p.initImages && p.initImages.length > 0 ? { initContainers: p.initImages.map((image, i) => ({ name: `i${i}`, image })) } : {}),
       containers: p.images.map((image, i) => ({ name: `c${i}`, image })),
