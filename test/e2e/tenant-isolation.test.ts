@@ -144,6 +144,7 @@ describe('e2e: tenant isolation (admission without side effects, fenced pre-pull
       variant('a shell command in the pulled image', (p) => void (p.spec!.containers[0]!.command = ['/bin/sh', '-c', 'cat /etc/shadow'])),
       variant('another helper image', (p) => void (p.spec!.initContainers![0]!.image = 'evil.example/tool:1')),
       variant('no owner reference', (p) => void delete p.metadata!.ownerReferences),
+      variant('another installation’s label', (p) => void (p.metadata!.labels!['image-locality.dev/installation'] = 'other-installation')),
       variant('no node (left to the scheduler)', (p) => void delete p.spec!.nodeName),
       variant('the kube-system namespace', (p) => void (p.metadata!.namespace = 'kube-system')),
       ['a pod of any other shape', () => makePod('plain', 'fence', ['busybox:1'])],
