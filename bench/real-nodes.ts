@@ -13,7 +13,7 @@ import { setPolicy } from '../test/e2e/support/harness.js';
 import { applyImageCacheCrd } from '../test/e2e/support/imagecache-crd.js';
 import { createNamespace } from '../test/e2e/support/cluster-objects.js';
 import { startLab } from '../test/e2e/real-node/lab.js';
-import { startLabWebhook } from '../test/e2e/real-node/lab-webhook.js';
+import { startLabImageLocality, type LabImageLocality } from '../test/e2e/real-node/lab-webhook.js';
 import { missingForRealNodes } from '../test/e2e/real-node/requirements.js';
 import { measureStartTimes, summarize, type BurstResult } from '../test/e2e/real-node/start-times.js';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -50,14 +50,14 @@ async function main(): Promise<void> {
   const layers = Math.max(1, Math.round(IMAGE_MB / LAYER_MB));
   const t0 = Date.now();
   const lab = await startLab({ nodes: 3, large: { big: { layers, layerBytes: LAYER_MB * 1_000_000 } }, log: (l) => console.error(`[lab] ${l}`) });
-  let webhook;
+  let webhook: LabImageLocality | undefined;
   try {
     const core = lab.kc.makeApiClient(CoreV1Api);
     await applyImageCacheCrd(lab.kc);
     await createNamespace(lab.kc, 'image-locality', false);
     // Demand warming onto every node, so the third arm finds the image everywhere.
     await setPolicy(core, ['warm:', `  minNodes: ${lab.nodes.length}`, 'affinity:', '  minScore: 0'].join('\n'));
-    webhook = await startLabWebhook(lab);
+    webhook = await startLabImageLocality(lab);
     const image = lab.images['big']!;
     const results = await measureStartTimes(lab, { image: image.ref, pods: PODS, log: (l) => console.error(`[bench] ${l}`) });
     const cpu = cpus();
@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     console.log(table(results));
     console.log(`\nraw ms: ${results.map((r) => `${r.arm}=[${r.ms.join(',')}]`).join(' ')}`);
   } finally {
-    await webhook?.kill().catch(() => undefined);
+    await webhook?.kill();
     await lab.stop();
   }
 }

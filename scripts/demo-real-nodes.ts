@@ -10,10 +10,9 @@ import { createNamespace, createPod, eventually } from '../test/e2e/support/clus
 import { preferredNodeNames, setPolicy } from '../test/e2e/support/harness.js';
 import { applyImageCacheCrd } from '../test/e2e/support/imagecache-crd.js';
 import { startLab, type Lab } from '../test/e2e/real-node/lab.js';
-import { startLabWebhook } from '../test/e2e/real-node/lab-webhook.js';
+import { startLabImageLocality, type LabImageLocality } from '../test/e2e/real-node/lab-webhook.js';
 import { missingForRealNodes } from '../test/e2e/real-node/requirements.js';
 import { measureStartTimes, summarize, waitListed } from '../test/e2e/real-node/start-times.js';
-import type { RunningWebhook } from '../test/e2e/support/webhook-process.js';
 
 const t0 = Date.now();
 function say(line: string): void {
@@ -86,12 +85,12 @@ export async function runRealNodeDemo(opts: { once: boolean }): Promise<number> 
     return 2;
   }
   const lab = await startLab({ nodes: 3, large: { big: { layers: 3, layerBytes: 64_000_000 } }, log: say });
-  let webhook: RunningWebhook | undefined;
+  let webhook: LabImageLocality | undefined;
   try {
     await applyImageCacheCrd(lab.kc);
     await createNamespace(lab.kc, 'image-locality', false);
     await setPolicy(lab.kc.makeApiClient(CoreV1Api), ['warm:', '  minNodes: 3', 'affinity:', '  minScore: 0'].join('\n'));
-    webhook = await startLabWebhook(lab);
+    webhook = await startLabImageLocality(lab);
     say(`image-locality serve running; registered with the apiserver inside the lab`);
     await story(lab);
     if (!opts.once) {
@@ -100,7 +99,7 @@ export async function runRealNodeDemo(opts: { once: boolean }): Promise<number> 
     }
     return 0;
   } finally {
-    await webhook?.kill().catch(() => undefined);
+    await webhook?.kill();
     await lab.stop();
     say('lab stopped; machine settings restored');
   }

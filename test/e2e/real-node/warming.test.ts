@@ -9,10 +9,9 @@ import { makePod } from '../../support/objects.js';
 import { createNamespace, createPod, eventually } from '../support/cluster-objects.js';
 import { preferredNodeNames, setPolicy, tail } from '../support/harness.js';
 import { applyImageCacheCrd } from '../support/imagecache-crd.js';
-import type { RunningWebhook } from '../support/webhook-process.js';
 import { labProcesses, mountsUnder, readSysctl, saveSysctls, KUBELET_SYSCTLS } from './host-state.js';
 import { isReady, startLab, type Lab } from './lab.js';
-import { startLabWebhook } from './lab-webhook.js';
+import { startLabImageLocality, type LabImageLocality } from './lab-webhook.js';
 import { routesInside, netnsPath } from './netns.js';
 import { requireRealNodes } from './requirements.js';
 import fs from 'node:fs';
@@ -47,7 +46,7 @@ function dockerConfigSecret(name: string, namespace: string, registry: string, u
 describe('e2e real nodes: warming and steering on kubelets with containerd', function () {
   this.timeout(300_000);
   let lab: Lab | undefined;
-  let webhook: RunningWebhook | undefined;
+  let il: LabImageLocality | undefined;
   let core: CoreV1Api;
   let custom: CustomObjectsApi;
   let sysctlsBefore: Record<string, string>;
@@ -85,18 +84,18 @@ describe('e2e real nodes: warming and steering on kubelets with containerd', fun
     const registry = lab.images.private.ref.split('/')[0]!;
     await core.createNamespacedSecret({ namespace: CACHES, body: dockerConfigSecret('lab-pull', CACHES, registry, username, password) });
     await core.createNamespacedSecret({ namespace: CACHES, body: dockerConfigSecret('wrong-pull', CACHES, registry, username, 'not-the-password') });
-    webhook = await startLabWebhook(lab);
+    il = await startLabImageLocality(lab);
   });
 
   after(async function () {
     this.timeout(120_000);
-    if (webhook && process.env['E2E_VERBOSE']) console.error(tail(webhook.output(), 80));
-    await webhook?.kill().catch(() => undefined);
+    if (il && process.env['E2E_VERBOSE']) console.error(tail(il.output(), 80));
+    await il?.kill();
     await lab?.stop();
   });
 
   afterEach(function () {
-    if (this.currentTest?.state === 'failed' && webhook) console.error(tail(webhook.output(), 60));
+    if (this.currentTest?.state === 'failed' && il) console.error(tail(il.output(), 60));
     if (this.currentTest?.state === 'failed' && lab && fs.existsSync(lab.dir)) console.error(`      lab logs kept in ${lab.keepLogs()}`);
   });
 
@@ -242,8 +241,8 @@ describe('e2e real nodes: warming and steering on kubelets with containerd', fun
   it('teardown puts the machine back: sysctls, namespace, cgroups, mounts, processes', async function () {
     this.timeout(120_000);
     const dir = L().dir;
-    await webhook?.kill();
-    webhook = undefined;
+    await il?.kill();
+    il = undefined;
     await L().stop();
     for (const key of KUBELET_SYSCTLS) expect(readSysctl(key), key).to.equal(sysctlsBefore[key]);
     expect(fs.existsSync(netnsPath(L().netns))).to.equal(false);
