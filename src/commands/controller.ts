@@ -67,15 +67,15 @@ export async function runControllerCommand(argv: string[], io: CommandIO = proce
     io.stderr.write(`image-locality controller: --port must be an integer from 0 to 65535, not "${values.port}"\n`);
     return USAGE_ERROR;
   }
-  if (!clusterConfigAvailable()) {
-    io.stderr.write('image-locality controller: no cluster: not in a pod, and no KUBECONFIG or ~/.kube/config\n');
-    return FAILURE;
-  }
   const namespace = resolveOwnNamespace(values.namespace);
   const installation = values.installation ?? namespace;
   if (!/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(installation)) {
     io.stderr.write(`image-locality controller: --installation must be a label value (1-63 letters, digits, '-', '_', '.'), not "${installation}"\n`);
     return USAGE_ERROR;
+  }
+  if (!clusterConfigAvailable()) {
+    io.stderr.write('image-locality controller: no cluster: not in a pod, and no KUBECONFIG or ~/.kube/config\n');
+    return FAILURE;
   }
   let kc: KubeConfig;
   try {

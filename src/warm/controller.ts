@@ -59,7 +59,7 @@ interface PendingPull extends InFlightPull {
  * from node status or pulled again.
  *
  * The warming controller. Runs on the leader only: it turns ImageCaches (those an
- * operator wrote and those recorded from admission demand) into pre-pull pods,
+ * operator wrote and those recorded from the demand of unscheduled pods) into pre-pull pods,
  * within the policy's concurrency limits, and reports per-node results in each
  * ImageCache's status. Node holdings come from the shared cluster view, so a pull
  * counts as done once the node (or the pre-pull pod) says so.

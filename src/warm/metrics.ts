@@ -31,7 +31,7 @@ export const cachedPairs = new Gauge({
 
 export const demandTotal = new Counter<'result'>({
   name: 'image_locality_warm_demand_total',
-  help: 'Demand from admitted pods: recorded (per pod image), coalesced entries flushed, caches created, dropped.',
+  help: 'Demand from stored, unscheduled pods: recorded (per pod image), coalesced entries flushed, caches created, dropped.',
   labelNames: ['result'],
   registers: [registry],
 });

@@ -11,7 +11,7 @@ export interface CacheRef {
 /**
  * An ImageCache read for warming. Besides the fields every cache has, a cache may
  * carry `minNodes` (keep each image on that many of the selected nodes, not all of
- * them) and `nodeAffinity` (required terms): that is how demand from admitted pods
+ * them) and `nodeAffinity` (required terms): that is how demand from stored, unscheduled pods
  * is recorded, with the pod's own placement constraints.
  */
 export type WarmSpec =

@@ -33,6 +33,9 @@ describe('controller command', function () {
     const bad = spawnSync(process.execPath, [cli(), 'controller', '--port', 'x'], { encoding: 'utf8' });
     expect(bad.status).to.equal(2);
     expect(bad.stderr).to.match(/--port must be an integer/);
+    const id = spawnSync(process.execPath, [cli(), 'controller', '--installation', 'not a label'], { encoding: 'utf8' });
+    expect(id.status).to.equal(2);
+    expect(id.stderr).to.match(/--installation must be a label value/);
   });
 
   it('serve no longer takes warming flags: warming is the controller', () => {
