@@ -13,6 +13,8 @@ import type { Readiness } from '../server/types.js';
 import { FAILURE, USAGE_ERROR, processIO, type CommandIO } from './io.js';
 import { clusterConfigAvailable } from './kube-env.js';
 import { resolveOwnNamespace } from './own-namespace.js';
+import { SERVE_TLS_OPTIONS, SERVE_TLS_USAGE, selfManagedSetup, startSelfManaged } from './serve-tls.js';
+import type { SelfManagedCertificates } from '../tls/self-managed.js';
 
 export const SERVE_USAGE = `Usage: image-locality serve [--port N] [--cert-dir DIR] [--cluster SNAPSHOT] [--namespace NS]
 
@@ -30,11 +32,13 @@ GET /readyz, GET /metrics.
                        on SIGTERM (default 2000)
 
 Admission only: it reads nodes, namespaces, its policy and ImageCache statuses
-(warm records) and writes nothing. Cache warming is 'image-locality controller'.
+(warm records) and writes nothing but, with --tls-secret, its own certificate
+Secret and caBundle. Cache warming is 'image-locality controller'.
 
 Without --cluster it uses in-cluster config or the kubeconfig (KUBECONFIG or
 ~/.kube/config). With neither, it serves the bundled example snapshot and says so.
-`;
+
+${SERVE_TLS_USAGE}`;
 
 /** What the parser accepts; a test holds SERVE_USAGE and the README to this list. */
 export const SERVE_OPTIONS = {
@@ -45,6 +49,7 @@ export const SERVE_OPTIONS = {
   namespace: { type: 'string' },
   'shutdown-delay-ms': { type: 'string', default: '2000' },
   help: { type: 'boolean', short: 'h' },
+  ...SERVE_TLS_OPTIONS,
 } as const satisfies ParseArgsOptionsConfig;
 
 /** Shipped with the package so that `npm start` works on a machine with no cluster. */
@@ -76,11 +81,22 @@ export async function runServeCommand(argv: string[], io: CommandIO = processIO)
     return USAGE_ERROR;
   }
   const ownNamespace = resolveOwnNamespace(values.namespace);
+  const tlsSetup = values['tls-secret'] !== undefined ? selfManagedSetup(values, ownNamespace, values['cert-dir']) : undefined;
+  if (tlsSetup && !tlsSetup.ok) {
+    io.stderr.write(`image-locality serve: ${tlsSetup.error}\n`);
+    return USAGE_ERROR;
+  }
+  if (tlsSetup && values.cluster) {
+    io.stderr.write('image-locality serve: --tls-secret needs a cluster, not --cluster\n');
+    return USAGE_ERROR;
+  }
 
   let state: ClusterState;
   let readiness: Readiness;
   let watcher: ClusterWatcher | undefined;
   let caches: ImageCacheWatch | undefined;
+  let certificates: SelfManagedCertificates | undefined;
+  let reloadCertificates = async (): Promise<void> => undefined;
   try {
     let snapshot = values.cluster;
     if (!snapshot && !clusterConfigAvailable()) {
@@ -99,6 +115,11 @@ export async function runServeCommand(argv: string[], io: CommandIO = processIO)
       watcher = w;
       readiness = { ready: () => w.ready(), reason: () => w.reason() };
       log.info({ server: kc.getCurrentCluster()?.server, namespace: ownNamespace }, 'watching the cluster');
+      if (tlsSetup?.ok) {
+        // The server cannot start without a certificate: wait for the first round.
+        certificates = startSelfManaged(kc, tlsSetup.options, () => reloadCertificates());
+        await certificates.initialize();
+      }
       void w.start();
       // Read-only: warm records of images the kubelet does not list count for affinity.
       caches = new ImageCacheWatch(kc, state);
@@ -130,12 +151,18 @@ export async function runServeCommand(argv: string[], io: CommandIO = processIO)
     return FAILURE;
   }
   log.info({ port: server.port, certDir: values['cert-dir'] }, 'serving');
+  const started = server;
+  reloadCertificates = async () => {
+    await started.reloadCertificates();
+  };
+  certificates?.start();
 
   const running = server;
   return new Promise<number>((resolve) => {
     // First signal: readiness off, drain, stop watches; a second one stops at once.
     shutdownOnSignals(running, {
       beforeExit: async () => {
+        certificates?.stop();
         await caches?.stop();
         await watcher?.stop();
         log.info('shutdown complete');

@@ -41,6 +41,10 @@ export interface ServingCertificate {
 export interface CertificateAuthorityOptions {
   commonName?: string;
   validityDays?: number;
+  /** Exact validity in milliseconds, instead of validityDays (self-managed rotation uses it). */
+  validityMs?: number;
+  /** Issue time (ms since the epoch); default now. */
+  now?: number;
 }
 
 export interface ServingCertificateOptions {
@@ -54,6 +58,10 @@ export interface ServingCertificateOptions {
   ipAddresses?: string[];
   /** Defaults to 365; never extends past the CA's own expiry. */
   validityDays?: number;
+  /** Exact validity in milliseconds, instead of validityDays; still capped by the CA's expiry. */
+  validityMs?: number;
+  /** Issue time (ms since the epoch); default now. */
+  now?: number;
 }
 
 /** Thrown for invalid input (bad name, bad IP, bad validity); the message is meant for users. */
@@ -86,15 +94,15 @@ export function createCertificateAuthority(options: CertificateAuthorityOptions 
   if (commonName.length === 0 || commonName.length > 64) {
     throw new CertificateInputError(`CA common name must be 1-64 characters, got ${JSON.stringify(commonName)}`);
   }
-  const days = checkValidityDays(options.validityDays ?? DEFAULT_CA_VALIDITY_DAYS);
+  const validityMs = validityOf(options.validityMs, options.validityDays ?? DEFAULT_CA_VALIDITY_DAYS);
   const { publicKey, privateKey, keyPem } = generateRsaKeyPair();
 
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   cert.serialNumber = randomSerialNumber();
-  const now = Date.now();
+  const now = options.now ?? Date.now();
   cert.validity.notBefore = new Date(now - BACKDATE_MS);
-  cert.validity.notAfter = new Date(now + days * DAY_MS);
+  cert.validity.notAfter = new Date(now + validityMs);
   const subject = distinguishedName(commonName);
   cert.setSubject(subject);
   cert.setIssuer(subject);
@@ -121,7 +129,7 @@ export function createServingCertificate(
   if (!DNS_LABEL.test(namespace)) {
     throw new CertificateInputError(`namespace ${JSON.stringify(options.namespace)} is not a valid DNS label`);
   }
-  const days = checkValidityDays(options.validityDays ?? DEFAULT_SERVING_VALIDITY_DAYS);
+  const validityMs = validityOf(options.validityMs, options.validityDays ?? DEFAULT_SERVING_VALIDITY_DAYS);
 
   const dnsNames = unique([...serviceDnsNames(service, namespace), ...(options.dnsNames ?? []).map((n) => n.trim())]);
   for (const name of dnsNames) {
@@ -150,9 +158,9 @@ export function createServingCertificate(
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   cert.serialNumber = randomSerialNumber();
-  const now = Date.now();
+  const now = options.now ?? Date.now();
   cert.validity.notBefore = new Date(now - BACKDATE_MS);
-  const wanted = now + days * DAY_MS;
+  const wanted = now + validityMs;
   cert.validity.notAfter = new Date(Math.min(wanted, caCert.validity.notAfter.getTime()));
   cert.setSubject(distinguishedName(`${service}.${namespace}.svc`));
   cert.setIssuer(caCert.subject.attributes);
@@ -178,6 +186,15 @@ export function createServingCertificate(
 /** forge writes CRLF line ends; everything else (kubectl, OpenSSL) writes LF. */
 function toPem(cert: forge.pki.Certificate): string {
   return forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n');
+}
+
+/** Milliseconds of validity: an exact figure when given (at least one second), else whole days. */
+function validityOf(ms: number | undefined, days: number): number {
+  if (ms === undefined) return checkValidityDays(days) * DAY_MS;
+  if (!Number.isInteger(ms) || ms < 1000 || ms > MAX_VALIDITY_DAYS * DAY_MS) {
+    throw new CertificateInputError(`validity must be a whole number of milliseconds between 1000 and ${MAX_VALIDITY_DAYS} days, got ${ms}`);
+  }
+  return ms;
 }
 
 function checkValidityDays(days: number): number {
