@@ -1,0 +1,229 @@
+// The shipped install, end to end on a real kube-apiserver: `kubectl apply
+// --server-side -k webhook-config/` (through a test overlay that only points the
+// webhook at 127.0.0.1, since this control plane has no pod network), then the
+// webhook run as a process under the installed ServiceAccount (there is no kubelet
+// to run the Deployment): it makes its own CA and certificate in the Secret,
+// writes the caBundle into its MutatingWebhookConfiguration, and the apiserver
+// calls it with that bundle; two replicas agree on one certificate; leaf and CA
+// renew under a short validity while every admission is mutated; uninstall
+// removes the webhook configuration first and leaves nothing that blocks pods.
+import { X509Certificate } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import {
+  AdmissionregistrationV1Api,
+  AppsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  PolicyV1Api,
+  SchedulingV1Api,
+  type V1Deployment,
+  type V1MutatingWebhookConfiguration,
+} from '@kubernetes/client-node';
+import { expect } from 'chai';
+import { parseAllDocuments } from 'yaml';
+import { repoRoot, startControlPlane, type ControlPlane } from './control-plane/control-plane.js';
+import { createNamespace, createNode, eventually } from './support/cluster-objects.js';
+import { injectionAnnotation, probe } from './support/harness.js';
+import { kubectl, serviceAccountKubeconfig } from './support/kubectl.js';
+import { startSelfManagedWebhook, type SelfManagedWebhook } from './support/self-managed-webhook.js';
+import { freePort } from './support/webhook-process.js';
+import { containerdImage } from '../support/objects.js';
+
+const NS = 'image-locality';
+const IMAGE = 'registry.example/app:1.0';
+// Short lifetimes so that leaf renewals and a whole CA rotation happen in the test.
+const SHORT = ['--cert-validity-seconds', '12', '--ca-validity-seconds', '36', '--ca-rotation-step-seconds', '3', '--cert-check-seconds', '1'];
+
+function fromBase64(value: string | undefined): string {
+  return Buffer.from(value ?? '', 'base64').toString('utf8');
+}
+
+function certsIn(bundlePem: string): string[] {
+  return (bundlePem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((pem) => new X509Certificate(pem).fingerprint256);
+}
+
+describe('e2e: kubectl apply -k webhook-config (self-managed certificates, renewal, uninstall)', function () {
+  this.timeout(240_000);
+  const root = repoRoot();
+  let cp: ControlPlane;
+  let kc: KubeConfig;
+  let work = '';
+  let overlay = '';
+  let port = 0;
+  let replicas: SelfManagedWebhook[] = [];
+  const admission = () => kc.makeApiClient(AdmissionregistrationV1Api);
+  const core = () => kc.makeApiClient(CoreV1Api);
+  const webhookConfig = () => admission().readMutatingWebhookConfiguration({ name: 'image-locality' });
+  const secret = () => core().readNamespacedSecret({ name: 'image-locality-tls', namespace: NS });
+
+  before(async function () {
+    cp = await startControlPlane();
+    kc = new KubeConfig();
+    kc.loadFromFile(cp.kubeconfigPath);
+    work = mkdtempSync(join(tmpdir(), 'image-locality-install-'));
+    port = await freePort();
+    overlay = join(work, 'overlay');
+    // The only change to the shipped install: a URL on this machine instead of the Service.
+    mkdirSync(overlay, { recursive: true });
+    writeFileSync(
+      join(overlay, 'kustomization.yaml'),
+      [
+        'apiVersion: kustomize.config.k8s.io/v1beta1',
+        'kind: Kustomization',
+        // kustomize takes relative paths only.
+        `resources: [${JSON.stringify(relative(overlay, join(root, 'webhook-config')))}]`,
+        'patches:',
+        '  - target: { kind: MutatingWebhookConfiguration, name: image-locality }',
+        '    patch: |-',
+        '      - op: replace',
+        '        path: /webhooks/0/clientConfig',
+        `        value: { url: "https://127.0.0.1:${port}/mutate" }`,
+      ].join('\n') + '\n',
+    );
+    await createNode(kc, { name: 'holder', images: [containerdImage(IMAGE, 300_000_000)] });
+    await createNode(kc, { name: 'empty' });
+    await createNamespace(kc, 'shop', true);
+  });
+
+  after(async function () {
+    for (const r of replicas) await r.stop();
+    if (this.currentTest?.state === 'failed') for (const r of replicas) process.stderr.write(r.output().slice(-3000));
+    await cp?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('applies server-side: namespace, CRD, RBAC, priority class, two spread Deployments with sane probes, PDB, Service, webhook without a caBundle', async function () {
+    kubectl(cp.kubeconfigPath, ['apply', '--server-side', '--field-manager=install-test', '-k', overlay]);
+    const apps = kc.makeApiClient(AppsV1Api);
+    const serve: V1Deployment = await apps.readNamespacedDeployment({ name: 'image-locality', namespace: NS });
+    const spec = serve.spec!.template.spec!;
+    expect(serve.spec?.replicas).to.equal(2);
+    expect(spec.priorityClassName).to.equal('image-locality');
+    const pc = await kc.makeApiClient(SchedulingV1Api).readPriorityClass({ name: 'image-locality' });
+    expect(pc.value).to.be.lessThan(1_000_000_000);
+    expect(spec.topologySpreadConstraints?.[0]?.topologyKey).to.equal('kubernetes.io/hostname');
+    expect(spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0]?.podAffinityTerm.topologyKey).to.equal('kubernetes.io/hostname');
+    const c = spec.containers[0]!;
+    expect(c.args).to.include('--tls-secret');
+    expect(c.livenessProbe?.timeoutSeconds).to.be.at.least(3);
+    expect(c.readinessProbe?.timeoutSeconds).to.be.at.least(2);
+    expect(c.lifecycle?.preStop?.sleep?.seconds).to.be.at.least(10);
+    expect(spec.terminationGracePeriodSeconds).to.be.greaterThan((c.lifecycle?.preStop?.sleep?.seconds ?? 0) + 5);
+    expect(c.resources?.requests?.['memory']).to.be.a('string');
+    expect(c.resources?.limits?.['memory']).to.be.a('string');
+    expect(c.securityContext?.readOnlyRootFilesystem).to.equal(true);
+    const controller = await apps.readNamespacedDeployment({ name: 'image-locality-controller', namespace: NS });
+    expect(controller.spec?.template.spec?.priorityClassName).to.equal('image-locality');
+    await kc.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name: 'image-locality', namespace: NS });
+    await core().readNamespacedService({ name: 'image-locality', namespace: NS });
+    const config = await webhookConfig();
+    expect(config.webhooks?.[0]?.failurePolicy).to.equal('Ignore');
+    expect(config.webhooks?.[0]?.clientConfig.caBundle ?? '').to.equal('');
+  });
+
+  it('two replicas under the installed ServiceAccount agree on one self-made certificate and write its CA into the webhook configuration', async function () {
+    const saConfig = await serviceAccountKubeconfig(cp, kc, NS, 'image-locality', work);
+    // Both start at once against an empty namespace: one creates the Secret, the other adopts it.
+    const a = startSelfManagedWebhook({ kubeconfigPath: saConfig, port, namespace: NS });
+    const b = startSelfManagedWebhook({ kubeconfigPath: saConfig, port: await freePort(), namespace: NS });
+    replicas = [a, b];
+    await Promise.all(replicas.map((r) => r.waitReady()));
+    const stored = await secret();
+    const leafPem = fromBase64(stored.data?.['tls.crt']);
+    const [servedA, servedB] = await Promise.all([a.servedCertificate(), b.servedCertificate()]);
+    expect(servedA.fingerprint256).to.equal(new X509Certificate(leafPem).fingerprint256);
+    expect(servedB.fingerprint256).to.equal(servedA.fingerprint256);
+    expect(servedA.checkIP('127.0.0.1')).to.equal('127.0.0.1');
+    const bundle = fromBase64(stored.data?.['ca.crt']);
+    expect(certsIn(bundle)).to.have.length(1);
+    const config = await eventually('caBundle written', async () => {
+      const c = await webhookConfig();
+      return c.webhooks?.[0]?.clientConfig.caBundle ? c : undefined;
+    });
+    expect(fromBase64(config.webhooks?.[0]?.clientConfig.caBundle)).to.equal(bundle);
+  });
+
+  it('the apiserver calls the webhook with the caBundle the webhook wrote itself: a pod is steered', async function () {
+    const pod = await eventually('an injected pod', async () => {
+      const p = await probe(kc, 'shop', IMAGE);
+      return injectionAnnotation(p) ? p : undefined;
+    }, 30_000, 250);
+    const terms = pod.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+    expect(JSON.stringify(terms)).to.contain('holder').and.not.to.contain('"empty"');
+  });
+
+  it('renews the leaf and rotates the CA in two steps under short lifetimes, and every admission meanwhile is mutated', async function () {
+    for (const r of replicas) await r.stop();
+    await core().deleteNamespacedSecret({ name: 'image-locality-tls', namespace: NS });
+    const saConfig = await serviceAccountKubeconfig(cp, kc, NS, 'image-locality', work);
+    replicas = [
+      startSelfManagedWebhook({ kubeconfigPath: saConfig, port, namespace: NS, extraArgs: SHORT }),
+      startSelfManagedWebhook({ kubeconfigPath: saConfig, port: await freePort(), namespace: NS, extraArgs: SHORT }),
+    ];
+    await Promise.all(replicas.map((r) => r.waitReady()));
+    const firstCa = certsIn(fromBase64((await secret()).data?.['ca.crt']))[0];
+    await eventually('the webhook to serve the new bundle', async () => (injectionAnnotation(await probe(kc, 'shop', IMAGE)) ? true : undefined), 30_000, 250);
+
+    const leaves = new Set<string>();
+    const bundleSizes = new Set<number>();
+    let admitted = 0;
+    let unmutated = 0;
+    const until = Date.now() + 40_000;
+    while (Date.now() < until) {
+      const pod = await probe(kc, 'shop', IMAGE);
+      admitted += 1;
+      if (!injectionAnnotation(pod)) unmutated += 1;
+      const s = await secret();
+      leaves.add(new X509Certificate(fromBase64(s.data?.['tls.crt'])).fingerprint256);
+      bundleSizes.add(certsIn(fromBase64(s.data?.['ca.crt'])).length);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    const lastCa = certsIn(fromBase64((await secret()).data?.['ca.crt']));
+    console.log(`      ${admitted} admissions during renewal, ${unmutated} unmutated; ${leaves.size} leaves; bundle sizes seen ${[...bundleSizes].join(',')}`);
+    expect(leaves.size, 'leaf renewed more than once').to.be.greaterThan(2);
+    expect(bundleSizes.has(2), 'the bundle held old and new CA at once').to.equal(true);
+    expect(lastCa).to.have.length(1);
+    expect(lastCa[0], 'the CA was replaced').to.not.equal(firstCa);
+    expect(unmutated, 'admissions that went unmutated (a TLS failure is silent with failurePolicy Ignore)').to.equal(0);
+  });
+
+  it('the cert-manager overlay renders Issuers, Certificates, the cainjector annotation and a Secret mount, and the apiserver accepts it (dry run, minimal cert-manager CRDs)', async function () {
+    const rendered = kubectl(cp.kubeconfigPath, ['kustomize', join(root, 'overlays/cert-manager')]);
+    const objects = parseAllDocuments(rendered).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string; annotations?: Record<string, string> }; spec?: Record<string, unknown> });
+    const byKind = (kind: string) => objects.filter((o) => o.kind === kind);
+    const serving = byKind('Certificate').find((c) => c.metadata.name === 'image-locality-serving');
+    expect(serving, 'serving Certificate').to.not.equal(undefined);
+    const webhook = byKind('MutatingWebhookConfiguration')[0]!;
+    expect(webhook.metadata.annotations?.['cert-manager.io/inject-ca-from']).to.equal(`${serving!.metadata.namespace}/${serving!.metadata.name}`);
+    const deployment = byKind('Deployment').find((d) => d.metadata.name === 'image-locality') as unknown as V1Deployment;
+    const podSpec = deployment.spec!.template.spec!;
+    expect(podSpec.containers[0]!.args).to.not.include('--tls-secret');
+    expect(podSpec.volumes?.find((v) => v.secret)?.secret?.secretName).to.equal(serving!.spec?.['secretName']);
+    expect(serving!.spec?.['dnsNames']).to.include('image-locality.image-locality.svc');
+    expect(objects.filter((o) => /certificates|ca-injection/.test(o.metadata.name) && /Role/.test(o.kind)), 'no certificate RBAC').to.deep.equal([]);
+    expect(byKind('Issuer').map((i) => i.metadata.name).sort()).to.deep.equal(['image-locality-ca', 'image-locality-selfsigned']);
+    kubectl(cp.kubeconfigPath, ['apply', '--server-side', '-f', join(root, 'test/e2e/fixtures/cert-manager-crds.yaml')]);
+    await eventually('cert-manager CRDs served', async () => (kubectl(cp.kubeconfigPath, ['api-resources', '--api-group=cert-manager.io']).includes('certificates') ? true : undefined), 30_000, 500);
+    kubectl(cp.kubeconfigPath, ['apply', '--server-side', '--dry-run=server', '--field-manager=install-test', '-f', '-'], rendered);
+  });
+
+  it('uninstalls: the webhook configuration first, then the pre-pull fence, then the rest; nothing is left that could block pod creation', async function () {
+    for (const r of replicas) await r.stop();
+    replicas = [];
+    // The README's order. The fence's binding denies every pod while its parameter
+    // ConfigMap is missing, so it must go before the ConfigMap does.
+    kubectl(cp.kubeconfigPath, ['delete', 'mutatingwebhookconfiguration', 'image-locality']);
+    kubectl(cp.kubeconfigPath, ['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', 'image-locality-prepull-pods']);
+    kubectl(cp.kubeconfigPath, ['delete', '-k', overlay, '--ignore-not-found', '--wait=false']);
+    const mutating: V1MutatingWebhookConfiguration[] = (await admission().listMutatingWebhookConfiguration()).items;
+    expect(mutating.map((m) => m.metadata?.name)).to.not.include('image-locality');
+    const policies = (await admission().listValidatingAdmissionPolicy()).items.map((p) => p.metadata?.name ?? '');
+    const bindings = (await admission().listValidatingAdmissionPolicyBinding()).items.map((p) => p.metadata?.name ?? '');
+    expect([...policies, ...bindings].filter((n) => n.startsWith('image-locality'))).to.deep.equal([]);
+    // A pod is created (not dry run) with everything gone, and left as it was sent.
+    const pod = await core().createNamespacedPod({ namespace: 'shop', body: { metadata: { name: 'after-uninstall' }, spec: { containers: [{ name: 'c', image: IMAGE }] } } });
+    expect(pod.spec?.affinity).to.equal(undefined);
+  });
+});
