@@ -34,6 +34,8 @@ import { containerdImage } from '../support/objects.js';
 const NS = 'image-locality';
 const IMAGE = 'registry.example/app:1.0';
 // Short lifetimes so that leaf renewals and a whole CA rotation happen in the test.
+/** What the README's uninstall says to wait between removing the fence and the rest. */
+const UNINSTALL_FENCE_WAIT_MS = 5_000;
 const SHORT = ['--cert-validity-seconds', '12', '--ca-validity-seconds', '36', '--ca-rotation-step-seconds', '3', '--cert-check-seconds', '1'];
 
 function fromBase64(value: string | undefined): string {
@@ -216,6 +218,9 @@ describe('e2e: kubectl apply -k webhook-config (self-managed certificates, renew
     // ConfigMap is missing, so it must go before the ConfigMap does.
     kubectl(cp.kubeconfigPath, ['delete', 'mutatingwebhookconfiguration', 'image-locality']);
     kubectl(cp.kubeconfigPath, ['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', 'image-locality-prepull-pods']);
+    // The apiserver drops the binding from its policy cache shortly after; deleting
+    // the parameter ConfigMap before that denied every pod in an earlier run.
+    await new Promise((r) => setTimeout(r, UNINSTALL_FENCE_WAIT_MS));
     kubectl(cp.kubeconfigPath, ['delete', '-k', overlay, '--ignore-not-found', '--wait=false']);
     const mutating: V1MutatingWebhookConfiguration[] = (await admission().listMutatingWebhookConfiguration()).items;
     expect(mutating.map((m) => m.metadata?.name)).to.not.include('image-locality');
