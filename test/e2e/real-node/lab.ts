@@ -16,8 +16,8 @@ import { machineBefore, recoverAbandonedLab, undoLab, writeState, type HostState
 import { buildImage, IMAGE_TAG, layoutLayerBytes, pushImage, type ImageRecipe } from './images.js';
 import { startKubelet, type Kubelet } from './kubelet.js';
 import { createNetns, netnsWrap, startBridge, type Bridge } from './netns.js';
-import { sleep, spawnInLab, waitFor, type LabProcess } from './procs.js';
-import { startRegistry, type Registry } from './registry.js';
+import { sleep, spawnInLab, waitFor } from './procs.js';
+import { startRegistry } from './registry.js';
 import { kubeletBinary } from './requirements.js';
 
 export const LAB_NETNS = 'image-locality-lab';
@@ -151,7 +151,6 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   writeState(state);
   active = state;
   installHandlers();
-  const processes: LabProcess[] = [];
   const t0 = Date.now();
   const since = (): string => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
@@ -176,8 +175,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     kc.loadFromFile(kubeconfigPath);
     log(`control plane ready inside ${LAB_NETNS} (${since()})`);
 
-    const publicRegistry: Registry = await startRegistry({ name: 'public', dir, logDir, wrap, connect: bridge.connect, port: PUBLIC_PORT });
-    const privateRegistry: Registry = await startRegistry({
+    await startRegistry({ name: 'public', dir, logDir, wrap, connect: bridge.connect, port: PUBLIC_PORT });
+    await startRegistry({
       name: 'private',
       dir,
       logDir,
@@ -186,14 +185,12 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       port: PRIVATE_PORT,
       credentials: PRIVATE_CREDENTIALS,
     });
-    processes.push(publicRegistry.process, privateRegistry.process);
     const routes = [...names.map((_, i) => `${LINK_PORT_BASE + i + 1}:${PUBLIC_PORT}`), `${PRIVATE_REGISTRY.split(':')[1]}:${PRIVATE_PORT}`];
     const throttle = spawnInLab('throttle', process.execPath, [path.join(here, 'throttle-main.js'), String(megabytesPerSecond * 1e6), ...routes, `--lab=${dir}`], {
       wrap,
       logDir,
       stdinPipe: true,
     });
-    processes.push(throttle);
     await waitFor(throttle, 'bandwidth limiter', 30_000, () => fs.readFileSync(throttle.logFile, 'utf8').includes('listening'));
     log(`registries and ${megabytesPerSecond} MB/s links ready (${since()})`);
 

@@ -9,6 +9,9 @@ import { CoreV1Api, Watch, type KubeConfig, type V1Pod } from '@kubernetes/clien
 import { createNamespace, eventually } from '../support/cluster-objects.js';
 import type { Lab } from './lab.js';
 
+const KUBELET_IMAGE_LIST_SETTLE_MS = 42_000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 export interface BurstResult {
   arm: string;
   /** create-to-Running per pod, in ms, sorted. */
@@ -147,6 +150,10 @@ export async function measureStartTimes(lab: Lab, opts: StartTimesOptions): Prom
       // This node got no pod of the burst: it is cold already.
     }
   }
+  // A kubelet lists images from a copy it refreshes every 30 s and reports every
+  // 10 s: one that pulled just before the removal may list the image once more
+  // after it. Wait that out, so the next arm starts with only the warm node listing it.
+  await sleep(KUBELET_IMAGE_LIST_SETTLE_MS);
   for (const node of cold) await waitListed(lab.kc, node, opts.image, false);
 
   log(`burst of ${opts.pods} pods with image-locality`);
