@@ -1,13 +1,15 @@
 /**
  * `npm run bench`: requests/s and latency of the webhook against a do-nothing
  * express handler, measured in the same run on the same machine, plus the
- * in-process cost of one admission decision on a 5,000-node cluster.
+ * in-process cost of one admission decision on a 5,000-node cluster. Rounds
+ * alternate baseline and product (BENCH_ROUNDS, odd, default 5); every figure is
+ * the median of the rounds with its min–max, and failed requests are counted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -17,16 +19,17 @@ import { clusterStateFromText } from '../src/cluster/snapshot.js';
 import { log } from '../src/log.js';
 import { runCertsCommand } from '../src/tls/certs-command.js';
 import { generatedContext, measureDecisionCost, type DecisionCost } from './decision-cost.js';
+import { machineLine, oddCount, spread } from './stats.js';
 import { generateSnapshot, imageCatalogue, podReview, prng } from './workload.js';
 
 const NODES = Number(process.env['BENCH_NODES'] ?? 5000);
 const IMAGES_PER_NODE = 50;
 const CONNECTIONS = 32;
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 8);
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 2);
+const ROUNDS = oddCount(process.env['BENCH_ROUNDS'], 5, 'BENCH_ROUNDS');
 /** The small cluster whose per-decision cost the large one is compared with. */
 const SMALL_NODES = 50;
-const DECISION_ROUNDS = Number(process.env['BENCH_DECISION_ROUNDS'] ?? 201);
+const DECISION_ROUNDS = oddCount(process.env['BENCH_DECISION_ROUNDS'], 201, 'BENCH_DECISION_ROUNDS');
 /** Cold decisions rank afresh each time, so fewer rounds give as many well-spread samples. */
 const COLD_ROUNDS = Math.ceil(DECISION_ROUNDS / 4);
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -86,13 +89,9 @@ async function load(port: number, bodies: string[], seconds: number): Promise<Lo
   };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
-
 async function main(): Promise<void> {
   log.level = 'warn';
+  const machineAtStart = machineLine();
   const dir = mkdtempSync(join(tmpdir(), 'image-locality-bench-'));
   const children: ChildProcess[] = [];
   try {
@@ -127,8 +126,12 @@ async function main(): Promise<void> {
       for (let i = 0; i < iterations; i++) fn(i);
       return ((performance.now() - start) * 1000) / iterations;
     };
-    const decideUs = time(5000, (i) => decidePodMutation(inputs[i % inputs.length] as (typeof inputs)[number], context));
-    const reviewUs = time(5000, (i) => endpoint.review(Buffer.from(bodies[i % bodies.length] as string)));
+    const decideUs: number[] = [];
+    const reviewUs: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      decideUs.push(time(5000, (i) => decidePodMutation(inputs[i % inputs.length] as (typeof inputs)[number], context)));
+      reviewUs.push(time(5000, (i) => endpoint.review(Buffer.from(bodies[i % bodies.length] as string))));
+    }
     // Per-decision cost by cluster size: the same pods against 50 and NODES nodes, interleaved.
     const clusters = [
       { nodes: SMALL_NODES, context: generatedContext(SMALL_NODES, IMAGES_PER_NODE, catalogue) },
@@ -155,30 +158,27 @@ async function main(): Promise<void> {
       baselineRuns.push(await load(baselinePort, bodies, SECONDS));
       productRuns.push(await load(productPort, bodies, SECONDS));
     }
-    const summarize = (runs: LoadResult[]) => ({
-      rps: median(runs.map((r) => r.rps)),
-      p50: median(runs.map((r) => r.p50)),
-      p99: median(runs.map((r) => r.p99)),
-      failures: runs.reduce((n, r) => n + r.errors + r.non2xx, 0),
-    });
-    const p = summarize(productRuns);
-    const b = summarize(baselineRuns);
-    const cpu = cpus();
+    const failures = (runs: LoadResult[]) => runs.reduce((n, r) => n + r.errors + r.non2xx, 0);
+    const row = (name: string, runs: LoadResult[]) =>
+      `| ${name} | ${spread(runs.map((r) => r.rps), (n) => n.toFixed(0))} | ${spread(runs.map((r) => r.p50))} | ${spread(runs.map((r) => r.p99))} | ${failures(runs)} |`;
+    const ratios = productRuns.map((r, i) => r.rps / (baselineRuns[i] as LoadResult).rps);
     const lines = [
-      `machine: ${cpu.length} x ${cpu[0]?.model ?? 'unknown cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+      machineAtStart,
       `cluster: ${state.index.nodeCount} nodes x ${IMAGES_PER_NODE} images (${state.index.imageCount} distinct image keys), snapshot loaded in ${loadMs.toFixed(0)} ms`,
-      `workload: ${bodies.length} distinct pod reviews of ~${Math.round(bodies.reduce((n, s) => n + s.length, 0) / bodies.length / 1024)} KB; outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`,
-      `load: HTTPS keep-alive, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${SECONDS}s, medians`,
+      `workload: ${bodies.length} distinct pod reviews of ${Math.round(bodies.reduce((n, s) => n + s.length, 0) / bodies.length / 1024)} KB on average; outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`,
+      `load: HTTPS keep-alive, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${SECONDS} s per target; median (min–max) over the rounds`,
       '',
-      '| target | requests/s | p50 ms | p99 ms | failed |',
+      '| target | requests/s | p50 ms | p99 ms | failed requests |',
       '| --- | ---: | ---: | ---: | ---: |',
-      `| do-nothing express 5 handler | ${b.rps.toFixed(0)} | ${b.p50} | ${b.p99} | ${b.failures} |`,
-      `| image-locality serve (offline) | ${p.rps.toFixed(0)} | ${p.p50} | ${p.p99} | ${p.failures} |`,
+      row('do-nothing express 5 handler', baselineRuns),
+      row('image-locality serve (offline)', productRuns),
       '',
-      `ratio image-locality / baseline requests/s: ${(p.rps / b.rps).toFixed(2)} (target >= 0.80)`,
-      `in-process: decision ${decideUs.toFixed(1)} us/pod; full review (decode, decide, check patch, encode) ${reviewUs.toFixed(1)} us/pod`,
+      `ratio image-locality / baseline requests/s, per round pair: ${spread(ratios, (n) => n.toFixed(2))} (target >= 0.80)`,
+      `in-process, ${ROUNDS} rounds of 5000: decision ${spread(decideUs, (n) => n.toFixed(1))} us/pod; full review (decode, decide, check patch, encode) ${spread(reviewUs, (n) => n.toFixed(1))} us/pod`,
+      `rounds (requests/s baseline, product): ${baselineRuns.map((b, i) => `${b.rps.toFixed(0)}/${(productRuns[i] as LoadResult).rps.toFixed(0)}`).join(', ')}`,
       '',
       ...decisionCostLines(warmCost, coldCost),
+      machineLine().replace(/^machine: .*, load average/, 'at the end: load average'),
     ];
     process.stdout.write(lines.join('\n') + '\n');
   } finally {

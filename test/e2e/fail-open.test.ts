@@ -128,12 +128,12 @@ describe('e2e: fail open when the webhook is unavailable', function () {
       }
     }
     expect(measured, 'a creation went through the hanging webhook').to.be.a('number');
-    expect(measured!).to.be.within(timeoutSeconds * 1000 - 500, timeoutSeconds * 1000 + 2000);
+    expect(measured!).to.be.within(timeoutSeconds * 1000 - 500, timeoutSeconds * 1000 + 5000);
 
     // Once more, now that the registration is surely in use.
     const again = await timedCreate('hang-again');
     console.log(`      [fail-open] webhook hangs: next pod created in ${again.ms} ms`);
-    expect(again.ms).to.be.within(timeoutSeconds * 1000 - 500, timeoutSeconds * 1000 + 2000);
+    expect(again.ms).to.be.within(timeoutSeconds * 1000 - 500, timeoutSeconds * 1000 + 5000);
     expect(preferredNodeNames(await e().core.readNamespacedPod({ name: 'hang-again', namespace: NS }))).to.deep.equal([]);
   });
 });

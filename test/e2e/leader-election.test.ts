@@ -1,11 +1,14 @@
 // Leader election on a real coordination.k8s.io/v1 Lease served by the local
 // kube-apiserver. Short durations (lease 3 s, renew deadline 2 s, retry 0.5 s) keep
-// the takeovers fast. A sampler reads isLeader() of every elector every 50 ms and
-// also tracks which electors hold an un-aborted onStartedLeading signal ("acting"):
-// neither may ever exceed one at an instant. The elector measures its renew
-// deadline from the SEND time of its last successful renewal and isLeader() checks
-// that deadline itself, so the documented stepping-down window is zero: the
-// assertion is strict.
+// the takeovers fast. Overlap is checked from records, not by sampling: every term
+// is recorded from its onStartedLeading call to the abort of its signal (the abort
+// event, on the same clock), every successful lease write with its send and reply
+// times. After each test no two candidates' terms may intersect at all, every term
+// must begin after a lease write of its own, and at the instant a term begins no
+// other elector may report isLeader(). The elector measures its renew deadline
+// from the SEND time of its last successful renewal and isLeader() checks that
+// deadline itself, so the documented stepping-down window is zero: the checks are
+// strict.
 import { expect } from 'chai';
 import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { V1Lease } from '@kubernetes/client-node';
@@ -20,11 +23,28 @@ const RENEW_S = 2;
 const RETRY_S = 0.5;
 const logger = pino({ level: process.env['LE_LOG'] ?? 'silent' });
 
-/** Wraps the real Lease client; `mode` simulates a partition (errors) or a hung connection. */
+/** A lease write that the apiserver accepted, on the test's clock. */
+interface LeaseWrite {
+  holder: string | undefined;
+  sentAt: number;
+  doneAt: number;
+}
+
+/**
+ * Wraps the real Lease client; `mode` simulates a partition (errors) or a hung
+ * connection. Successful writes are recorded.
+ */
 class FaultyLeaseClient implements LeaseClient {
   mode: 'ok' | 'error' | 'hang' = 'ok';
   calls = 0;
+  readonly writes: LeaseWrite[] = [];
   constructor(private readonly inner: LeaseClient) {}
+  private async recorded(fn: () => Promise<V1Lease>): Promise<V1Lease> {
+    const sentAt = performance.now();
+    const written = await fn();
+    this.writes.push({ holder: written.spec?.holderIdentity ?? undefined, sentAt, doneAt: performance.now() });
+    return written;
+  }
   private gate<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
     this.calls++;
     if (this.mode === 'error') {
@@ -42,10 +62,10 @@ class FaultyLeaseClient implements LeaseClient {
     return this.gate(signal, () => this.inner.get(signal));
   }
   create(lease: V1Lease, signal: AbortSignal) {
-    return this.gate(signal, () => this.inner.create(lease, signal));
+    return this.gate(signal, () => this.recorded(() => this.inner.create(lease, signal)));
   }
   replace(lease: V1Lease, signal: AbortSignal) {
-    return this.gate(signal, () => this.inner.replace(lease, signal));
+    return this.gate(signal, () => this.recorded(() => this.inner.replace(lease, signal)));
   }
 }
 
@@ -55,6 +75,8 @@ interface Candidate {
   client: FaultyLeaseClient;
   /** The signal of the current term, if any. */
   signal: AbortSignal | undefined;
+  /** Every term: from onStartedLeading to the abort of its signal (open while leading). */
+  terms: Array<{ start: number; end?: number }>;
   started: number[];
   stopped: number[];
   newLeaders: string[];
@@ -67,10 +89,9 @@ describe('e2e leader election on a coordination.k8s.io/v1 Lease', function () {
   let kc: KubeConfig;
   let leases: CoordinationV1Api;
   let candidates: Candidate[] = [];
-  let sampler: ReturnType<typeof setInterval> | undefined;
-  let samples = 0;
+  /** Other electors reporting isLeader() at the instant a term began. */
   let leaderOverlaps: string[] = [];
-  let actingOverlaps: string[] = [];
+  let t0 = 0;
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
 
@@ -91,27 +112,30 @@ describe('e2e leader election on a coordination.k8s.io/v1 Lease', function () {
 
   beforeEach(function () {
     candidates = [];
-    samples = 0;
     leaderOverlaps = [];
-    actingOverlaps = [];
-    const t0 = performance.now();
-    sampler = setInterval(() => {
-      samples++;
-      const leading = candidates.filter((c) => c.elector.isLeader()).map((c) => c.id);
-      const acting = candidates.filter((c) => c.signal && !c.signal.aborted).map((c) => c.id);
-      const at = (performance.now() - t0).toFixed(0);
-      if (leading.length > 1) leaderOverlaps.push(`${at} ms: ${leading.join(', ')}`);
-      if (acting.length > 1) actingOverlaps.push(`${at} ms: ${acting.join(', ')}`);
-    }, 50);
+    t0 = performance.now();
   });
 
   afterEach(async function () {
-    clearInterval(sampler);
     await Promise.all(candidates.map((c) => c.elector.stop({ release: false })));
-    expect(leaderOverlaps, 'instants with two electors reporting isLeader()').to.deep.equal([]);
-    expect(actingOverlaps, 'instants with two un-aborted leadership signals').to.deep.equal([]);
+    const ms = (t: number) => `${(t - t0).toFixed(1)} ms`;
+    // Terms of different candidates (a restarted replica with the same identity is a new candidate).
+    const terms = candidates.flatMap((c) => c.terms.map((t) => ({ c, start: t.start, end: t.end ?? Infinity })));
+    const overlaps: string[] = [];
+    for (const a of terms) {
+      for (const b of terms) {
+        if (a.c !== b.c && a.start <= b.start && b.start < a.end) overlaps.push(`${a.c.id} [${ms(a.start)}, ${ms(a.end)}] and ${b.c.id} from ${ms(b.start)}`);
+      }
+    }
+    expect(overlaps, 'terms of two candidates intersecting').to.deep.equal([]);
+    expect(leaderOverlaps, 'isLeader() of another elector when a term began').to.deep.equal([]);
+    for (const c of candidates) {
+      for (const t of c.terms) {
+        const own = c.client.writes.find((w) => w.holder === c.id && w.doneAt <= t.start && t.start - w.doneAt < RENEW_S * 1000);
+        expect(own, `${c.id}'s term from ${ms(t.start)} follows a lease write of its own`).to.not.equal(undefined);
+      }
+    }
     expect(unhandled, 'unhandled rejections').to.deep.equal([]);
-    if (candidates.length > 0) expect(samples, 'the sampler ran').to.be.greaterThan(10);
   });
 
   function candidate(id: string, leaseName: string): Candidate {
@@ -120,6 +144,7 @@ describe('e2e leader election on a coordination.k8s.io/v1 Lease', function () {
       id,
       client,
       signal: undefined,
+      terms: [],
       started: [],
       stopped: [],
       newLeaders: [],
@@ -134,8 +159,14 @@ describe('e2e leader election on a coordination.k8s.io/v1 Lease', function () {
         logger,
         leaseClient: client,
         onStartedLeading: (signal) => {
+          const start = performance.now();
+          const term: { start: number; end?: number } = { start };
+          c.terms.push(term);
+          signal.addEventListener('abort', () => (term.end = performance.now()), { once: true });
+          const others = candidates.filter((o) => o !== c && o.elector.isLeader()).map((o) => o.id);
+          if (others.length > 0) leaderOverlaps.push(`${c.id} began at ${(start - t0).toFixed(1)} ms while ${others.join(', ')} reported isLeader()`);
           c.signal = signal;
-          c.started.push(performance.now());
+          c.started.push(start);
         },
         onStoppedLeading: () => {
           expect(c.signal?.aborted, 'signal aborted before onStoppedLeading').to.equal(true);
@@ -218,7 +249,8 @@ describe('e2e leader election on a coordination.k8s.io/v1 Lease', function () {
     await crash.next.elector.stop({ release: true });
     const graceful = await takeover(crash.next, releaseAt);
     console.log(`      graceful takeover: ${graceful.ms.toFixed(0)} ms`);
-    expect(graceful.ms).to.be.lessThan(1_200);
+    // Waiting for expiry would take over 2.5 s (lease 3 s, renewed at most one retry before the release).
+    expect(graceful.ms).to.be.lessThan(2_500);
     const released = await readLease('handover');
     expect(released.spec?.holderIdentity).to.equal(graceful.next.id);
     expect(released.spec?.leaseTransitions).to.equal(2);
@@ -243,7 +275,9 @@ describe('e2e leader election on a coordination.k8s.io/v1 Lease', function () {
       const stepDownMs = a.stopped.at(-1)! - cutAt;
       const { ms } = await takeover(a, cutAt);
       console.log(`      ${mode}: old leader stepped down after ${stepDownMs.toFixed(0)} ms, successor leads after ${ms.toFixed(0)} ms`);
-      expect(stepDownMs).to.be.lessThan(RENEW_S * 1000 + 150);
+      // Safety needs the step-down before the lease can lapse for the others; exact
+      // non-overlap with the successor is checked in afterEach.
+      expect(stepDownMs).to.be.lessThan(LEASE_S * 1000);
       expect(a.signal?.aborted).to.equal(true);
       expect(ms).to.be.greaterThan(stepDownMs);
       expect(ms).to.be.lessThan(6_000);
@@ -292,7 +326,7 @@ describe('e2e leader election on a coordination.k8s.io/v1 Lease', function () {
     // Either the 1 ms timer won (the request rejects with the signal's reason, a
     // TimeoutError) or the (fast, local) API did; both settle promptly.
     expect(['resolved', 'TimeoutError']).to.include(timedOut);
-    expect(performance.now() - t).to.be.lessThan(1_000);
+    expect(performance.now() - t).to.be.lessThan(5_000);
   });
 
   it('recreates a deleted lease, and a restarted replica with the same identity resumes without waiting', async function () {
@@ -304,7 +338,7 @@ describe('e2e leader election on a coordination.k8s.io/v1 Lease', function () {
     const t = performance.now();
     again.elector.start();
     await oneLeader(a);
-    expect(again.started[0]! - t, 'held by self: no expiry wait').to.be.lessThan(1_000);
+    expect(again.started[0]! - t, 'held by self: no expiry wait (which would be over 2.5 s)').to.be.lessThan(2_500);
     expect((await readLease('restart')).spec?.leaseTransitions).to.equal(0);
     await leases.deleteNamespacedLease({ namespace: NS, name: 'restart' });
     await eventually('lease recreated', async () => (await readLease('restart').catch(() => undefined))?.spec?.holderIdentity, 5_000);

@@ -1,10 +1,19 @@
 // End to end: the real `image-locality serve` behind a real kube-apiserver, registered
-// from the shipped manifest. Which pods are mutated, which are left alone, dry runs.
+// from the shipped manifest and running under the shipped ServiceAccount and RBAC.
+// Which pods are mutated, which are left alone, dry runs, where the scheduler puts them.
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
-import { AdmissionregistrationV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import {
+  AdmissionregistrationV1Api,
+  AuthenticationV1Api,
+  AuthorizationV1Api,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { containerdImage, DIGEST_A, makePod } from '../support/objects.js';
 import { createNamespace, createNode, createPod, eventually } from './support/cluster-objects.js';
 import {
@@ -28,6 +37,8 @@ const OPTED = 'wh-opted';
 const PLAIN = 'wh-plain';
 const MIRROR_NS = 'wh-mirror';
 const MIRRORED_APP = 'mirror.example/team/app:1.0';
+/** Under the 23 MiB below which the scheduler's ImageLocality plugin scores nothing. */
+const SMALL = 'registry.example/team/small:1.0';
 
 /**
  * A second mutating webhook, like a registry-mirror rewriter: it changes
@@ -74,6 +85,7 @@ interface LogLine {
   name?: string;
   namespace?: string;
   reason?: string;
+  dryRun?: boolean;
 }
 
 function logLines(output: string): LogLine[] {
@@ -110,6 +122,7 @@ describe('e2e: webhook behind a real kube-apiserver', function () {
       await createNode(started.kc, { name: 'holder-1', images: [containerdImage(APP, 120_000_000, DIGEST_A)] });
       await createNode(started.kc, { name: 'holder-2', images: [containerdImage(APP, 120_000_000, DIGEST_A)] });
       await createNode(started.kc, { name: 'cold-1' });
+      await createNode(started.kc, { name: 'small-holder', images: [containerdImage(SMALL, 5_000_000)] });
       await createNamespace(started.kc, OPTED, true);
       await createNamespace(started.kc, PLAIN, false);
       await waitUntilInjecting(started.kc, OPTED, APP);
@@ -209,6 +222,11 @@ describe('e2e: webhook behind a real kube-apiserver', function () {
     const returned: V1Pod = await createPod(e().kc, makePod('dry', OPTED, [APP]), true);
     expect([...preferredNodeNames(returned)].sort()).to.deep.equal(['holder-1', 'holder-2']);
     expect(injectionAnnotation(returned)).to.be.a('string');
+    // The webhook's own record: it was asked, and knew it was a dry run.
+    const line = await eventually('the webhook\'s log line about the dry run', async () =>
+      logLines(e().webhook.output()).find((l) => l.namespace === OPTED && l.name === 'dry' && l.reason), 10_000);
+    expect(line.msg).to.equal('pod mutated');
+    expect(line.dryRun).to.equal(true);
     try {
       await e().core.readNamespacedPod({ name: 'dry', namespace: OPTED });
       expect.fail('the dry-run pod exists');
@@ -273,12 +291,43 @@ describe('e2e: webhook behind a real kube-apiserver', function () {
     }
   });
 
-  it('the real scheduler binds an injected pod to a node holding its image', async function () {
-    await createPod(e().kc, makePod('scheduled', OPTED, [APP]));
-    const node = await eventually('the pod to be bound', async () => {
-      const p = await e().core.readNamespacedPod({ name: 'scheduled', namespace: OPTED });
-      return p.spec?.nodeName || undefined;
-    }, 30_000, 200);
-    expect(node).to.be.oneOf(['holder-1', 'holder-2']);
+  it('steers pods to the one node holding a small image, which the scheduler alone spreads elsewhere', async function () {
+    // The scheduler's ImageLocality plugin ignores images under 23 MiB, so only the
+    // injected affinity draws these pods to small-holder; the same pods in a namespace
+    // that has not opted in are the control.
+    const count = 6;
+    const boundNodes = async (namespace: string): Promise<string[]> => {
+      for (let i = 0; i < count; i++) await createPod(e().kc, makePod(`small-${i}`, namespace, [SMALL]));
+      return eventually(`the pods in ${namespace} to be bound`, async () => {
+        const pods = (await e().core.listNamespacedPod({ namespace })).items.filter((p) => p.metadata?.name?.startsWith('small-'));
+        const nodes = pods.map((p) => p.spec?.nodeName ?? '');
+        return pods.length === count && nodes.every((n) => n !== '') ? nodes : undefined;
+      }, 60_000, 200);
+    };
+    const steered = await boundNodes(OPTED);
+    const control = await boundNodes(PLAIN);
+    console.log(`      on small-holder: ${steered.filter((n) => n === 'small-holder').length}/${count} opted in, ${control.filter((n) => n === 'small-holder').length}/${count} control`);
+    expect(steered, 'nodes of the opted-in pods').to.deep.equal(Array(count).fill('small-holder'));
+    expect(control.filter((n) => n === 'small-holder').length, 'control pods on small-holder').to.be.below(count);
+    for (let i = 0; i < count; i++) {
+      const pod = await e().core.readNamespacedPod({ name: `small-${i}`, namespace: OPTED });
+      expect(preferredNodeNames(pod), `injection into small-${i}`).to.deep.equal(['small-holder']);
+    }
+  });
+
+  it('runs under the shipped ServiceAccount, which is no administrator', async function () {
+    const kc = new KubeConfig();
+    kc.loadFromFile(e().identity.path);
+    const review = await kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
+    expect(review.status?.userInfo?.username).to.equal(e().identity.username);
+    expect(e().identity.username).to.match(/^system:serviceaccount:/);
+    expect(review.status?.userInfo?.groups ?? []).to.not.include('system:masters');
+    const can = async (verb: string, resource: string, namespace?: string) =>
+      (await kc.makeApiClient(AuthorizationV1Api).createSelfSubjectAccessReview({
+        body: { spec: { resourceAttributes: { verb, resource, ...(namespace ? { namespace } : {}) } } },
+      })).status?.allowed;
+    expect(await can('list', 'nodes'), 'list nodes').to.equal(true);
+    expect(await can('list', 'secrets', OPTED), 'list secrets').to.equal(false);
+    expect(await can('update', 'nodes'), 'update nodes').to.equal(false);
   });
 });

@@ -8,6 +8,7 @@ import { CoreV1Api, KubeConfig, type V1ConfigMap, type V1Pod } from '@kubernetes
 import { startControlPlane, type ControlPlane } from '../control-plane/control-plane.js';
 import { createPod, eventually } from './cluster-objects.js';
 import { registerWebhook, renderLocalWebhookConfiguration, unregisterWebhook } from './register.js';
+import { shippedIdentityKubeconfig, type ShippedIdentity } from './service-account.js';
 import { removeDir, startWebhook, type RunningWebhook } from './webhook-process.js';
 
 export const INJECTED = 'image-locality.dev/injected';
@@ -19,6 +20,8 @@ export interface E2E {
   kc: KubeConfig;
   core: CoreV1Api;
   webhook: RunningWebhook;
+  /** The ServiceAccount identity the webhook runs under (shipped RBAC, TokenRequest token). */
+  identity: ShippedIdentity;
   /** Name of the MutatingWebhookConfiguration registered from the shipped manifest. */
   registration: string;
 }
@@ -26,7 +29,8 @@ export interface E2E {
 const sinceStart = (t0: number): string => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
 /**
- * Control plane, then the webhook (ready = every watch listed once), then the
+ * Control plane, the shipped RBAC and a token for the shipped ServiceAccount,
+ * then the webhook under that identity (ready = every watch listed once), then the
  * registration rendered from webhook-config/mutating-webhook.yaml. Whatever was
  * started is stopped again when a later step fails.
  */
@@ -38,12 +42,13 @@ export async function startE2E(label: string): Promise<E2E> {
     const kc = new KubeConfig();
     kc.loadFromFile(cp.kubeconfigPath);
     const core = kc.makeApiClient(CoreV1Api);
-    webhook = await startWebhook({ kubeconfigPath: cp.kubeconfigPath });
+    const identity = await shippedIdentityKubeconfig(cp.kubeconfigPath);
+    webhook = await startWebhook({ kubeconfigPath: identity.path });
     await webhook.waitReady(60_000);
     const config = renderLocalWebhookConfiguration({ port: webhook.port, caBundle: webhook.caBundle });
     await registerWebhook(kc, config);
-    console.log(`      [${label}] control plane + webhook (port ${webhook.port}) ready after ${sinceStart(t0)}`);
-    return { cp, kc, core, webhook, registration: config.metadata?.name ?? 'image-locality' };
+    console.log(`      [${label}] control plane + webhook (port ${webhook.port}, as ${identity.username}) ready after ${sinceStart(t0)}`);
+    return { cp, kc, core, webhook, identity, registration: config.metadata?.name ?? 'image-locality' };
   } catch (err) {
     if (webhook) {
       console.error(tail(webhook.output()));
