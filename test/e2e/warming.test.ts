@@ -25,7 +25,7 @@ import { makePod } from '../support/objects.js';
 import { createNamespace, createNode, createPod, eventually } from './support/cluster-objects.js';
 import { startFakeKubelet, type FakeKubelet } from './support/fake-kubelet.js';
 import { applyImageCacheCrd } from './support/imagecache-crd.js';
-import { metricValue, preferredNodeNames, setPolicy, tail } from './support/harness.js';
+import { logLines, metricValue, preferredNodeNames, setPolicy, tail } from './support/harness.js';
 import { trackPrePulls, type PrePullTracker } from './support/prepull-tracker.js';
 import { registerWebhook, renderLocalWebhookConfiguration } from './support/register.js';
 import { serviceAccountOf, shippedIdentityKubeconfig } from './support/service-account.js';
@@ -48,26 +48,6 @@ interface ImageCacheObject {
   status?: { images?: Array<{ image: string; cachedNodes: number; wantedNodes: number; nodes: Array<{ node: string; state: string; reason?: string }> }> };
 }
 
-interface LogLine {
-  msg?: string;
-  name?: string;
-  namespace?: string;
-  reason?: string;
-  image?: string;
-}
-
-function logLines(output: string): LogLine[] {
-  return output
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as LogLine];
-      } catch {
-        return [];
-      }
-    });
-}
 
 /** One sample of a controller's /metrics (plain HTTP); 0 when the series is absent. */
 function metric(controller: RunningController, name: string, labels: Record<string, string> = {}): Promise<number> {

@@ -20,6 +20,7 @@ import {
   INJECTED,
   injectionAnnotation,
   isNotFound,
+  logLines,
   preferredNodeNames,
   printTailOnFailure,
   probe,
@@ -80,26 +81,6 @@ async function startImageRewriter(certDir: string): Promise<{ server: Server; po
   return { server, port, calls: () => calls };
 }
 
-interface LogLine {
-  msg?: string;
-  name?: string;
-  namespace?: string;
-  reason?: string;
-  dryRun?: boolean;
-}
-
-function logLines(output: string): LogLine[] {
-  return output
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as LogLine];
-      } catch {
-        return [];
-      }
-    });
-}
 
 describe('e2e: webhook behind a real kube-apiserver', function () {
   this.timeout(120_000);

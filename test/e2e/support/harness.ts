@@ -227,3 +227,27 @@ export function metricValue(text: string, name: string, labels: Record<string, s
   }
   return undefined;
 }
+
+/** The fields of the product's JSON log lines that tests look at. */
+export interface LogLine {
+  msg?: string;
+  name?: string;
+  namespace?: string;
+  reason?: string;
+  image?: string;
+  dryRun?: boolean;
+}
+
+/** The JSON log lines in a process's output (other lines are skipped). */
+export function logLines(output: string): LogLine[] {
+  return output
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as LogLine];
+      } catch {
+        return [];
+      }
+    });
+}
