@@ -45,7 +45,13 @@ export function kubeTransport(kc: KubeConfig): ListWatchTransport {
     async watch(path, query, onEvent, onDone): Promise<WatchHandle> {
       let open = false;
       let early: { err: unknown } | undefined;
-      const controller = await new Watch(kc).watch(
+      const watch = new Watch(kc);
+      // The client ends a watch that has been silent this long. Quiet collections send
+      // nothing between bookmarks, so allow the whole server-side timeout and a margin:
+      // only a connection that is truly dead stays silent past it.
+      const timeoutSeconds = Number(query['timeoutSeconds']);
+      (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (Number.isFinite(timeoutSeconds) ? timeoutSeconds + 60 : 660) * 1000;
+      const controller = await watch.watch(
         path,
         query,
         (type: string, object: unknown) => onEvent(type, object),

@@ -359,6 +359,18 @@ function tail(file: string, lines = LOG_TAIL_LINES): string {
 
 // ----------------------------------------------------------------- helpers
 
+/** Something accepts connections on 127.0.0.1:port. */
+function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 /** Distinct free ports on 127.0.0.1 (all held open together, then released). */
 async function freePorts(n: number): Promise<number[]> {
   const servers: net.Server[] = [];
@@ -645,6 +657,10 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     log(`kube-apiserver ready on ${server} after ${Date.now() - t1} ms`);
     const restartApiserver = async (whileDown?: () => Promise<void>): Promise<void> => {
       await stopProcesses([apiserver.rec]);
+      // On a loaded machine the old process can outlive stopProcesses' wait; the new
+      // one could not bind the port until it is gone.
+      const goneBy = Date.now() + 60_000;
+      while ((isAlive(apiserver.rec.pid) || (await portInUse(apiPort))) && Date.now() < goneBy) await sleep(200);
       started.splice(started.indexOf(apiserver), 1);
       liveEntry.records.splice(liveEntry.records.indexOf(apiserver.rec), 1);
       await whileDown?.();
