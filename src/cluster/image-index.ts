@@ -93,9 +93,29 @@ export class ImageIndex implements ImageLocalityView {
   private readonly keyOfName = new Map<string, string | null>();
 
   private changes = 0;
+  private placementChanges = 0;
+  /** Per image, the value of `changes` when its holders last changed (absent: no holders). */
+  private readonly imageStamps = new Map<string, number>();
 
   get generation(): number {
     return this.changes;
+  }
+
+  /**
+   * Changes whenever which nodes a pod could be placed on may change (labels, taints,
+   * schedulability, the set of nodes), but not when only images move: eligibility
+   * may be cached against it.
+   */
+  get placementGeneration(): number {
+    return this.placementChanges;
+  }
+
+  /**
+   * Changes whenever the holders of this image change (0 when nobody holds it): work
+   * derived from one image's holders may be cached against it.
+   */
+  imageGeneration(imageKey: string): number {
+    return this.imageStamps.get(imageKey) ?? 0;
   }
 
   get nodeCount(): number {
@@ -201,15 +221,13 @@ export class ImageIndex implements ImageLocalityView {
     const imagesChanged = this.replaceImages(name, previous?.images, next.images);
     // Status heartbeats rewrite nodes without changing anything decisions read;
     // only real changes invalidate cached decisions.
-    if (
-      imagesChanged ||
+    const placementChanged =
       !previous ||
       previous.schedulable !== next.schedulable ||
       !isDeepStrictEqual(previous.labels, next.labels) ||
-      !isDeepStrictEqual(previous.taints, next.taints)
-    ) {
-      this.changes++;
-    }
+      !isDeepStrictEqual(previous.taints, next.taints);
+    if (placementChanged) this.placementChanges++;
+    if (imagesChanged || placementChanged) this.changes++;
     this.nodes.set(name, next);
     this.byId[next.id] = next;
     if (!previous) this.nameOrder = undefined;
@@ -224,6 +242,7 @@ export class ImageIndex implements ImageLocalityView {
     if (!previous) return;
     this.replaceImages(name, previous.images, new Map());
     this.changes++;
+    this.placementChanges++;
     this.nodes.delete(name);
     this.byId[previous.id] = undefined;
     this.freeIds.push(previous.id);
@@ -307,7 +326,12 @@ export class ImageIndex implements ImageLocalityView {
         this.rankArrays.delete(key);
         changed = true;
         holders.delete(nodeName);
-        if (holders.size === 0) this.holders.delete(key);
+        if (holders.size === 0) {
+          this.holders.delete(key);
+          this.imageStamps.delete(key);
+        } else {
+          this.imageStamps.set(key, this.changes + 1);
+        }
       }
     }
     for (const [key, size] of after) {
@@ -320,6 +344,7 @@ export class ImageIndex implements ImageLocalityView {
         holders.set(nodeName, size);
         this.holderArrays.delete(key);
         this.rankArrays.delete(key);
+        this.imageStamps.set(key, this.changes + 1);
         changed = true;
       }
     }

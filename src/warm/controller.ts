@@ -11,7 +11,7 @@ import { DEFAULT_WATCHER_OPTIONS, ResilientInformer } from '../cluster/informers
 import { log } from '../log.js';
 import { markReported, recordFailure, type BackoffOptions, type PullHistory } from './backoff.js';
 import { targetsForDemand } from './demand-targets.js';
-import { eligibleNodes } from './eligibility.js';
+import { EligibilityCache } from './eligibility.js';
 import { readWarmSpec, type CacheRef, type WarmSpec } from './warm-spec.js';
 import {
   IMAGECACHE_GROUP,
@@ -24,9 +24,9 @@ import {
   type ImageCache,
   type ImageNodeObservation,
 } from './imagecache.js';
-import { cachedPairs, pullDuration, pullQueueDepth, pullsTotal } from './metrics.js';
+import { cachedPairs, passCpuSeconds, passesTotal, pullDuration, pullQueueDepth, pullsTotal } from './metrics.js';
 import { planPulls, pullKeyString, type InFlightPull, type WantedImage } from './planner.js';
-import { INSTALLATION_LABEL, PRE_PULL_SELECTOR, buildPrePullPod, prePullOutcome, prePullOwner } from './prepull-pod.js';
+import { INSTALLATION_LABEL, PRE_PULL_SELECTOR, buildPrePullPod, prePullKey, prePullOutcome, prePullOwner } from './prepull-pod.js';
 import { judgePrePullPod, type ManagedCache } from './trust.js';
 
 export interface WarmControllerOptions {
@@ -39,14 +39,121 @@ export interface WarmControllerOptions {
   helperImage: string;
   /** This installation's id (INSTALLATION_LABEL on every pod it creates); it touches no other pods. */
   installation: string;
+  /** How often to check whether anything changed (a cheap comparison; a pass runs only if so). */
   tickMs?: number;
+  /** A full pass runs at least this often even when nothing seems to have changed. */
+  resyncMs?: number;
   backoff?: BackoffOptions;
   /** A pre-pull pod older than its deadline plus this is deleted as failed (its node may be gone). */
   staleGraceMs?: number;
 }
 
+export const DEFAULT_TICK_MS = 1000;
+export const DEFAULT_RESYNC_MS = 5 * 60_000;
+
+/**
+ * What a leader learns during one term. A new term starts from nothing: the
+ * previous term's in-flight pulls, failures and refresh marks may be stale by now
+ * (another replica led meanwhile), and the pods and caches tell the new term what
+ * is really going on.
+ */
+class TermState {
+  readonly history = new Map<string, PullHistory>();
+  /** Pulls created but not yet finished, by pull key; filled before the pod watch sees them. */
+  readonly pending = new Map<string, PendingPull>();
+  /** Pairs to pull again although present (refresh of mutable tags). */
+  readonly refresh = new Set<string>();
+  /** Per cache: when its last refresh started, and which annotation value it handled. */
+  readonly refreshedAt = new Map<string, number>();
+  readonly handledRefresh = new Map<string, string>();
+  readonly lastPulled = new Map<string, Date>();
+  /** Pre-pull pods whose result was already taken (a pod sends several updates once done). */
+  readonly finishedPods = new Set<string>();
+  /** Uids of the pre-pull pods this term created; dropped when the pod is gone. */
+  readonly created = new Set<string>();
+  private readonly versions = new Map<string, number>();
+  private counter = 0;
+
+  /** Note that pending, history, lastPulled or refresh changed for this image. */
+  touch(imageKey: string): void {
+    this.versions.set(imageKey, ++this.counter);
+  }
+
+  versionOf(imageKey: string): number {
+    return this.versions.get(imageKey) ?? 0;
+  }
+}
+
+/** This term's bookkeeping grouped by image for one pass, so a pass never builds a key string per (image, node). */
+class TermView {
+  private readonly pending = new Map<string, Set<string>>();
+  private readonly history = new Map<string, Map<string, PullHistory>>();
+  private readonly lastPulled = new Map<string, Map<string, Date>>();
+  private readonly refreshed = new Map<string, Set<string>>();
+  private keys: Set<string> | undefined;
+
+  constructor(private readonly term: TermState) {
+    for (const p of term.pending.values()) group(this.pending, p.imageKey, () => new Set<string>()).add(p.node);
+    for (const [key, h] of term.history) {
+      const [image, node] = splitKey(key);
+      group(this.history, image, () => new Map<string, PullHistory>()).set(node, h);
+    }
+    for (const [key, at] of term.lastPulled) {
+      const [image, node] = splitKey(key);
+      group(this.lastPulled, image, () => new Map<string, Date>()).set(node, at);
+    }
+    for (const key of term.refresh) {
+      const [image, node] = splitKey(key);
+      group(this.refreshed, image, () => new Set<string>()).add(node);
+    }
+  }
+
+  pendingNodes(imageKey: string): ReadonlySet<string> {
+    return this.pending.get(imageKey) ?? EMPTY_SET;
+  }
+  historyOf(imageKey: string): ReadonlyMap<string, PullHistory> | undefined {
+    return this.history.get(imageKey);
+  }
+  lastPulledOf(imageKey: string): ReadonlyMap<string, Date> | undefined {
+    return this.lastPulled.get(imageKey);
+  }
+  refresh(imageKey: string, node: string): boolean {
+    return this.refreshed.get(imageKey)?.has(node) === true;
+  }
+  inFlightKeys(): ReadonlySet<string> {
+    this.keys ??= new Set(this.term.pending.keys());
+    return this.keys;
+  }
+}
+
+const EMPTY_SET: ReadonlySet<string> = new Set();
+
+function group<V>(map: Map<string, V>, key: string, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) map.set(key, (value = make()));
+  return value;
+}
+
+/** A pull key back into (image, node); see pullKeyString. */
+function splitKey(key: string): [string, string] {
+  const bar = key.indexOf('|');
+  return [key.slice(0, bar), key.slice(bar + 1)];
+}
+
+/** What one cache came to at its last evaluation. */
+interface CacheMemo {
+  cache: ImageCache;
+  fingerprint: string;
+  targets: Map<string, readonly string[]>;
+  cached: number;
+  /** Some wanted pair is neither present nor in flight. */
+  hasWork: boolean;
+}
+
 interface PendingPull extends InFlightPull {
   source: CacheRef;
+  /** The pre-pull pod's uid, once known. */
+  podUid?: string;
 }
 
 /**
@@ -67,20 +174,8 @@ interface PendingPull extends InFlightPull {
 export class WarmController {
   private readonly core: CoreV1Api;
   private readonly custom: CustomObjectsApi;
-  private readonly history = new Map<string, PullHistory>();
-  /** Pulls created but not yet finished, by pull key; filled before the pod watch sees them. */
-  private readonly pending = new Map<string, PendingPull>();
-  /** Pairs to pull again although present (refresh of mutable tags). */
-  private readonly refresh = new Set<string>();
-  /** Per cache: when its last refresh started, and which annotation value it handled. */
-  private readonly refreshedAt = new Map<string, number>();
-  private readonly handledRefresh = new Map<string, string>();
-  private readonly lastPulled = new Map<string, Date>();
-  /** Pre-pull pods whose result was already taken (a pod sends several updates once done). */
-  private readonly finishedPods = new Set<string>();
+  private term = new TermState();
   private readonly statusWrites = new Map<string, Promise<void>>();
-  /** Uids of the pre-pull pods this process created; dropped when the pod is gone. */
-  private readonly created = new Set<string>();
   /** The caches this controller manages, by uid, as of the last pass. */
   private managed = new Map<string, ManagedCache>();
   private pods: ResilientInformer<V1Pod> | undefined;
@@ -88,15 +183,33 @@ export class WarmController {
   private running = false;
   private reconciling = false;
   private pokeTimer: NodeJS.Timeout | undefined;
+  private readonly eligibility: EligibilityCache;
+  private memos = new Map<string, CacheMemo>();
+  /** Refresh interval per cache uid, for nextDue. */
+  private readonly refreshIntervals = new Map<string, number>();
+  /** Parsed specs by cache object: the watch replaces the object when the cache changes. */
+  private readonly specs = new WeakMap<ImageCache, WarmSpec>();
+  /** What the last pass saw; a tick starts a pass only when one of these moved. */
+  private dirty = true;
+  private seenGeneration = -1;
+  private seenPolicy: unknown;
+  private nextDueAt = 0;
+  private lastFullAt = 0;
 
   constructor(private readonly options: WarmControllerOptions) {
     this.core = options.kc.makeApiClient(CoreV1Api);
     this.custom = options.kc.makeApiClient(CustomObjectsApi);
+    this.eligibility = new EligibilityCache(options.state.index);
   }
 
   /** Start as leader; runs until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
     this.running = true;
+    this.term = new TermState();
+    // Memos were made against the previous term's bookkeeping: start with a full pass.
+    this.memos.clear();
+    this.lastFullAt = 0;
+    this.dirty = true;
     const selector = `${PRE_PULL_SELECTOR},${INSTALLATION_LABEL}=${this.options.installation}`;
     this.pods = new ResilientInformer<V1Pod>(
       this.options.kc,
@@ -104,7 +217,7 @@ export class WarmController {
         what: 'pre-pull pods',
         path: '/api/v1/pods',
         labelSelector: selector,
-        handlers: { upsert: (pod) => void this.observePod(pod), remove: (pod) => void this.created.delete(pod.metadata?.uid ?? '') },
+        handlers: { upsert: (pod) => void this.observePod(pod), remove: (pod) => this.podGone(pod) },
         onChange: () => this.poke(),
       },
       DEFAULT_WATCHER_OPTIONS,
@@ -113,8 +226,9 @@ export class WarmController {
     log.info({ component: 'warming' }, 'warming controller started (this replica leads)');
     const tick = () => {
       if (!this.running) return;
-      void this.reconcile().finally(() => {
-        if (this.running) this.timer = setTimeout(tick, this.options.tickMs ?? 1000);
+      const pass = this.needsPass(Date.now()) ? this.reconcile() : Promise.resolve();
+      void pass.finally(() => {
+        if (this.running) this.timer = setTimeout(tick, this.options.tickMs ?? DEFAULT_TICK_MS);
       });
     };
     tick();
@@ -135,8 +249,42 @@ export class WarmController {
     log.info({ component: 'warming' }, 'warming controller stopped');
   }
 
+  /**
+   * Whether a tick should run a pass: something was poked, nodes or the policy
+   * changed, a backoff or deadline fell due, or the periodic resync is due. When
+   * nothing changes, a tick is one comparison: the controller is idle.
+   */
+  private needsPass(now: number): boolean {
+    const state = this.options.state;
+    return (
+      this.dirty ||
+      state.index.generation !== this.seenGeneration ||
+      state.policy() !== this.seenPolicy ||
+      now >= this.nextDueAt ||
+      now - this.lastFullAt >= (this.options.resyncMs ?? DEFAULT_RESYNC_MS)
+    );
+  }
+
+  /** A pre-pull pod is gone (finished and removed, or deleted by someone else): its slot is free at once. */
+  private podGone(pod: V1Pod): void {
+    const uid = pod.metadata?.uid ?? '';
+    this.term.created.delete(uid);
+    this.term.finishedPods.delete(uid);
+    const pair = prePullKey(pod);
+    if (pair) {
+      const key = pullKeyString(pair);
+      // Only the pod of this pull: a newer pull of the same pair may be pending already.
+      if (this.term.pending.get(key)?.podUid === uid) {
+        this.term.pending.delete(key);
+        this.term.touch(pair.imageKey);
+      }
+    }
+    this.poke();
+  }
+
   /** Something changed (a cache, a pod): reconcile soon rather than on the next tick; bursts of events make one pass. */
   poke(): void {
+    this.dirty = true;
     if (!this.running || this.pokeTimer) return;
     this.pokeTimer = setTimeout(() => {
       this.pokeTimer = undefined;
@@ -144,26 +292,57 @@ export class WarmController {
     }, 100);
   }
 
-  /** One pass: read caches, plan pulls, start them, write statuses. */
-  async reconcile(now = Date.now()): Promise<void> {
+  /**
+   * One pass: read caches, plan pulls, start them, write statuses. A cache whose
+   * inputs are as they were at the last pass (same object, same eligible nodes, no
+   * change to its images' holders or to this term's bookkeeping for them) costs a
+   * few comparisons: its targets and status are reused, and if it had nothing left
+   * to do it is left out of planning. `full` forgets all that (term start, resync).
+   */
+  async reconcile(now = Date.now(), full = false): Promise<void> {
     if (this.reconciling || !this.running) return;
     this.reconciling = true;
+    const cpuAtStart = process.cpuUsage();
+    const term = this.term;
+    const state = this.options.state;
+    const index = state.index;
+    this.dirty = false;
+    this.seenGeneration = index.generation;
+    this.seenPolicy = state.policy();
+    const resync = full || now - this.lastFullAt >= (this.options.resyncMs ?? DEFAULT_RESYNC_MS) || this.memos.size === 0;
+    if (resync) {
+      this.memos.clear();
+      this.lastFullAt = now;
+    }
     try {
       this.collectStalePods(now);
-      const specs = this.options.caches().map(readWarmSpec);
+      const specs = this.options.caches().map((cache) => this.specOf(cache));
+      const view = new TermView(term);
       const wanted: WantedImage[] = [];
-      const plansByCache: Array<{ spec: WarmSpec; targets: Map<string, string[]> }> = [];
-      const inFlightKeys = new Set(this.pending.keys());
       const refsBySource = new Map<string, CacheRef>();
       const managed = new Map<string, ManagedCache>();
+      const memos = new Map<string, CacheMemo>();
+      let cached = 0;
       for (const spec of specs) {
-        if (!spec.ok) continue;
+        if (!spec.ok) {
+          this.writeStatus(spec, buildInvalidSpecStatus({ generation: spec.cache.metadata?.generation, errors: spec.errors, previous: spec.cache.status, now: new Date(now) }));
+          continue;
+        }
         this.noteRefresh(spec, now);
-        const { targets, eligible } = this.targetsOf(spec, inFlightKeys);
-        plansByCache.push({ spec, targets });
-        managed.set(spec.ref.uid, { ref: spec.ref, images: new Set(spec.spec.images.map((i) => i.image)), nodes: new Set(eligible) });
+        const eligible = this.eligibility.eligible(spec.constraints);
+        managed.set(spec.ref.uid, { ref: spec.ref, images: new Set(spec.spec.images.map((i) => i.image)), nodes: eligible.set });
+        const fingerprint = this.fingerprintOf(spec, eligible.names);
+        const previous = this.memos.get(spec.ref.uid);
+        const memo: CacheMemo =
+          previous && previous.cache === spec.cache && previous.fingerprint === fingerprint
+            ? previous
+            : this.evaluate(spec, eligible, view, fingerprint, now);
+        memos.set(spec.ref.uid, memo);
+        cached += memo.cached;
         const source = sourceLabel(spec.ref);
         refsBySource.set(source, spec.ref);
+        // Everything present, in flight or backing off: nothing for the planner here.
+        if (!memo.hasWork) continue;
         for (const image of spec.spec.images) {
           wanted.push({
             imageKey: image.image,
@@ -171,95 +350,210 @@ export class WarmController {
             namespace: spec.ref.namespace,
             pullSecrets: spec.spec.imagePullSecrets.map((s) => s.name),
             source,
-            targetNodes: targets.get(image.image) ?? [],
+            targetNodes: (memo.targets.get(image.image) ?? []) as string[],
           });
         }
       }
+      this.memos = memos;
       this.managed = managed;
-      const { warm } = this.options.state.policy().policy;
-      const index = this.options.state.index;
+      if (resync) this.eligibility.sweep();
+      const { warm } = state.policy().policy;
       const plan = planPulls({
         now,
         wanted,
-        isPresent: (imageKey, node) => !this.refresh.has(pullKeyString({ imageKey, node })) && index.holdersOf(imageKey)?.has(node) === true,
-        inFlight: [...this.pending.values()],
-        history: this.history,
+        isPresent: (imageKey, node) => index.holdersOf(imageKey)?.has(node) === true && !view.refresh(imageKey, node),
+        inFlight: [...term.pending.values()],
+        history: term.history,
         limits: { perNode: warm.maxConcurrentPullsPerNode, cluster: warm.maxConcurrentPulls },
         nodeUsable: (node) => index.node(node)?.schedulable === true,
       });
-      pullQueueDepth.set({ state: 'in_flight' }, this.pending.size);
+      pullQueueDepth.set({ state: 'in_flight' }, term.pending.size);
       pullQueueDepth.set({ state: 'deferred' }, plan.deferred);
       pullQueueDepth.set({ state: 'backing_off' }, plan.backingOff);
+      cachedPairs.set(cached);
       for (const pull of plan.start) {
         const key = pullKeyString(pull);
         const source = refsBySource.get(pull.source);
         if (!source) continue;
-        this.pending.set(key, { imageKey: pull.imageKey, node: pull.node, startedAt: now, source });
+        term.pending.set(key, { imageKey: pull.imageKey, node: pull.node, startedAt: now, source });
+        term.touch(pull.imageKey);
         pullsTotal.inc({ result: 'started' });
         const pod = buildPrePullPod(pull, {
           helperImage: this.options.helperImage,
           deadlineSeconds: warm.pullTimeoutSeconds,
-          alwaysPull: this.refresh.has(key),
+          alwaysPull: term.refresh.has(key),
           installation: this.options.installation,
           owner: source,
         });
         this.core.createNamespacedPod({ namespace: pull.namespace, body: pod }).then(
           (made) => {
-            if (made.metadata?.uid) this.created.add(made.metadata.uid);
+            const uid = made.metadata?.uid;
+            if (uid) {
+              term.created.add(uid);
+              const pending = term.pending.get(key);
+              if (pending) pending.podUid = uid;
+            }
             log.debug({ component: 'warming', image: pull.image, node: pull.node, pod: made.metadata?.name }, 'pre-pull started');
           },
           (err: unknown) => {
-            this.pending.delete(key);
+            term.pending.delete(key);
+            term.touch(pull.imageKey);
             this.fail(key, source, 'CreateFailed', `creating the pre-pull pod in ${pull.namespace} failed: ${describe(err)}`, now);
           },
         );
       }
-      this.writeStatuses(specs, plansByCache, now);
+      this.nextDueAt = this.nextDue(now);
+      this.prune(specs);
     } catch (err) {
       log.error({ component: 'warming', err }, 'warming pass failed; retrying on the next tick');
     } finally {
       this.reconciling = false;
+      const cpu = process.cpuUsage(cpuAtStart);
+      passCpuSeconds.set({ kind: resync ? 'full' : 'changes' }, (cpu.user + cpu.system) / 1e6);
+      passesTotal.inc({ kind: resync ? 'full' : 'changes' });
     }
   }
 
-  /** Which nodes each image of a cache should be on (all selected nodes, or minNodes of them). */
-  private targetsOf(spec: Extract<WarmSpec, { ok: true }>, inFlightKeys: ReadonlySet<string>): { targets: Map<string, string[]>; eligible: string[] } {
+  /** Parse each cache object once; the watch hands a new object when the cache changes. */
+  private specOf(cache: ImageCache): WarmSpec {
+    let spec = this.specs.get(cache);
+    if (!spec) {
+      spec = readWarmSpec(cache);
+      this.specs.set(cache, spec);
+    }
+    return spec;
+  }
+
+  /** Everything a cache's targets and status depend on, besides the cache object itself. */
+  private fingerprintOf(spec: Extract<WarmSpec, { ok: true }>, eligible: readonly string[]): string {
     const index = this.options.state.index;
-    const targets = new Map<string, string[]>();
-    // The cache's selector, tolerations and required terms, on schedulable nodes.
-    const eligible = eligibleNodes(spec.constraints, index.allNodes()).map((n) => n.name);
-    if (spec.minNodes === undefined) {
-      for (const image of spec.spec.images) targets.set(image.image, eligible);
-      return { targets, eligible };
-    }
+    let text = `${index.placementGeneration}:${eligible.length}`;
+    for (const image of spec.spec.images) text += `|${index.imageGeneration(image.image)}.${this.term.versionOf(image.image)}`;
+    return text;
+  }
+
+  /** Targets, status and remaining work of one cache, from the index and this term's bookkeeping. */
+  private evaluate(
+    spec: Extract<WarmSpec, { ok: true }>,
+    eligible: { names: readonly string[]; set: ReadonlySet<string> },
+    view: TermView,
+    fingerprint: string,
+    now: number,
+  ): CacheMemo {
+    const index = this.options.state.index;
+    const targets = new Map<string, readonly string[]>();
     for (const image of spec.spec.images) {
-      const holders = eligible.filter(
-        (n) => index.holdersOf(image.image)?.has(n) || inFlightKeys.has(pullKeyString({ imageKey: image.image, node: n })),
-      );
-      const extra = targetsForDemand({ imageKey: image.image, constraints: spec.constraints }, spec.minNodes, index, inFlightKeys);
-      targets.set(image.image, [...holders.slice(0, spec.minNodes), ...extra]);
+      if (spec.minNodes === undefined) {
+        targets.set(image.image, eligible.names);
+        continue;
+      }
+      // Holders first (walk the holders, not every eligible node), then enough cold nodes.
+      const warm: string[] = [];
+      for (const node of index.holdersOf(image.image)?.keys() ?? []) if (eligible.set.has(node)) warm.push(node);
+      for (const node of view.pendingNodes(image.image)) if (eligible.set.has(node) && !warm.includes(node)) warm.push(node);
+      warm.sort();
+      const extra =
+        warm.length >= spec.minNodes
+          ? []
+          : targetsForDemand({ imageKey: image.image, constraints: spec.constraints }, spec.minNodes, index, view.inFlightKeys(), eligible.names);
+      targets.set(image.image, [...warm.slice(0, spec.minNodes), ...extra]);
     }
-    return { targets, eligible };
+    const observations: ImageNodeObservation[] = [];
+    const wantedNodes = new Set<string>();
+    let cached = 0;
+    let hasWork = false;
+    for (const image of spec.spec.images) {
+      const holders = index.holdersOf(image.image);
+      const pending = view.pendingNodes(image.image);
+      const history = view.historyOf(image.image);
+      const lastPulled = view.lastPulledOf(image.image);
+      for (const node of targets.get(image.image) ?? []) {
+        wantedNodes.add(node);
+        if (pending.has(node)) {
+          observations.push({ image: image.image, node, state: 'pulling' });
+        } else if (holders?.has(node) && !view.refresh(image.image, node)) {
+          cached++;
+          const at = lastPulled?.get(node);
+          observations.push({ image: image.image, node, state: 'cached', ...(at ? { lastPulledTime: at } : {}) });
+        } else {
+          const failed = history?.get(node);
+          if (failed) observations.push({ image: image.image, node, state: 'failed', reason: failed.lastReason ?? 'PullFailed' });
+          // Backing off counts as work: its retry falls due later (nextDue wakes the loop).
+          hasWork = true;
+        }
+      }
+    }
+    const status = buildImageCacheStatus({
+      generation: spec.cache.metadata?.generation,
+      images: spec.spec.images,
+      wantedNodes: [...wantedNodes],
+      observations,
+      previous: spec.cache.status,
+      now: new Date(now),
+      observedRefresh: this.term.handledRefresh.get(spec.ref.uid) ?? spec.cache.status?.observedRefresh,
+    });
+    this.writeStatus(spec, status);
+    return { cache: spec.cache, fingerprint, targets, cached, hasWork };
+  }
+
+  /** When the loop must look again although nothing changed: a backoff ends, a pull passes its deadline, a refresh is due. */
+  private nextDue(now: number): number {
+    const term = this.term;
+    let due = Number.POSITIVE_INFINITY;
+    for (const h of term.history.values()) if (h.nextAttemptAt > now && h.nextAttemptAt < due) due = h.nextAttemptAt;
+    const deadlineMs = this.options.state.policy().policy.warm.pullTimeoutSeconds * 1000 + (this.options.staleGraceMs ?? 60_000);
+    for (const p of term.pending.values()) if (p.startedAt + deadlineMs < due) due = p.startedAt + deadlineMs;
+    for (const spec of this.memos.keys()) {
+      const at = term.refreshedAt.get(spec);
+      const interval = this.refreshIntervals.get(spec);
+      if (at !== undefined && interval !== undefined && at + interval < due) due = at + interval;
+    }
+    return due;
+  }
+
+  /** Bookkeeping about caches and nodes that are gone, or pairs no cache wants, is dropped. */
+  private prune(specs: readonly WarmSpec[]): void {
+    const term = this.term;
+    const index = this.options.state.index;
+    const liveUids = new Set(specs.map((s) => s.ref.uid));
+    const liveImages = new Set<string>();
+    for (const s of specs) if (s.ok) for (const image of s.spec.images) liveImages.add(image.image);
+    for (const uid of term.refreshedAt.keys()) if (!liveUids.has(uid)) term.refreshedAt.delete(uid);
+    for (const uid of term.handledRefresh.keys()) if (!liveUids.has(uid)) term.handledRefresh.delete(uid);
+    for (const uid of this.refreshIntervals.keys()) if (!liveUids.has(uid)) this.refreshIntervals.delete(uid);
+    const livePair = (key: string): boolean => {
+      const bar = key.indexOf('|');
+      return liveImages.has(key.slice(0, bar)) && index.node(key.slice(bar + 1)) !== undefined;
+    };
+    for (const map of [term.history, term.lastPulled] as Array<Map<string, unknown>>) {
+      for (const key of map.keys()) if (!livePair(key)) map.delete(key);
+    }
+    for (const key of term.refresh) if (!livePair(key)) term.refresh.delete(key);
+    const livePods = new Set((this.pods?.list() ?? []).map((p) => p.metadata?.uid));
+    for (const uid of term.finishedPods) if (!livePods.has(uid)) term.finishedPods.delete(uid);
   }
 
   /** A refresh (annotation changed, or interval elapsed) re-pulls every pair of the cache once. */
   private noteRefresh(spec: Extract<WarmSpec, { ok: true }>, now: number): void {
     const uid = spec.ref.uid;
     const annotation = refreshAnnotation(spec.cache);
-    const handled = this.handledRefresh.get(uid) ?? spec.cache.status?.observedRefresh;
+    const handled = this.term.handledRefresh.get(uid) ?? spec.cache.status?.observedRefresh;
     const byAnnotation = annotation !== undefined && annotation !== handled;
-    const last = this.refreshedAt.get(uid);
-    if (last === undefined) this.refreshedAt.set(uid, now);
+    const last = this.term.refreshedAt.get(uid);
+    if (last === undefined) this.term.refreshedAt.set(uid, now);
+    if (spec.spec.refreshIntervalMs !== undefined) this.refreshIntervals.set(uid, spec.spec.refreshIntervalMs);
+    else this.refreshIntervals.delete(uid);
     const byInterval = spec.spec.refreshIntervalMs !== undefined && last !== undefined && now - last >= spec.spec.refreshIntervalMs;
     if (!byAnnotation && !byInterval) return;
-    if (annotation !== undefined) this.handledRefresh.set(uid, annotation);
-    this.refreshedAt.set(uid, now);
+    if (annotation !== undefined) this.term.handledRefresh.set(uid, annotation);
+    this.term.refreshedAt.set(uid, now);
     const index = this.options.state.index;
     for (const image of spec.spec.images) {
       for (const node of index.holdersOf(image.image)?.keys() ?? []) {
         const key = pullKeyString({ imageKey: image.image, node });
-        this.refresh.add(key);
-        this.history.delete(key);
+        this.term.refresh.add(key);
+        this.term.history.delete(key);
+        this.term.touch(image.image);
       }
     }
     log.info({ component: 'warming', cache: `${spec.ref.namespace}/${spec.ref.name}`, reason: byAnnotation ? 'annotation' : 'interval' }, 'refreshing cached images');
@@ -272,26 +566,27 @@ export class WarmController {
     const outcome = prePullOutcome(pod);
     if (outcome.state !== 'cached' && outcome.state !== 'failed') return;
     const uid = pod.metadata?.uid ?? '';
-    if (this.finishedPods.has(uid)) return;
-    if (this.finishedPods.size > 10_000) this.finishedPods.clear();
-    this.finishedPods.add(uid);
+    if (this.term.finishedPods.has(uid)) return;
+    if (this.term.finishedPods.size > 10_000) this.term.finishedPods.clear();
+    this.term.finishedPods.add(uid);
     const pair = verdict.pair;
     const source = verdict.cache.ref;
     const key = pullKeyString(pair);
-    const pending = this.pending.get(key);
-    this.pending.delete(key);
-    this.refresh.delete(key);
+    const pending = this.term.pending.get(key);
+    this.term.pending.delete(key);
+    this.term.refresh.delete(key);
+    this.term.touch(pair.imageKey);
     const now = Date.now();
-    if (!this.created.has(uid) || !verdict.recordable) {
+    if (!this.term.created.has(uid) || !verdict.recordable) {
       // An earlier leader's pod (or one whose cache changed since): its slot is free
       // again, but only what this process started may become a warm record.
-      log.info({ component: 'warming', pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`, reason: this.created.has(uid) ? verdict.reason : 'not created by this process' }, 'pre-pull pod removed without recording its result');
+      log.info({ component: 'warming', pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`, reason: this.term.created.has(uid) ? verdict.reason : 'not created by this process' }, 'pre-pull pod removed without recording its result');
     } else if (outcome.state === 'cached') {
       pullsTotal.inc({ result: 'succeeded' });
       const started = pending?.startedAt ?? Date.parse(pod.metadata?.creationTimestamp?.toString() ?? '');
       if (Number.isFinite(started)) pullDuration.observe(Math.max(0, now - started) / 1000);
-      this.history.delete(key);
-      this.lastPulled.set(key, new Date(now));
+      this.term.history.delete(key);
+      this.term.lastPulled.set(key, new Date(now));
       // The kubelet may never list a small image (50-image cap): remember it ourselves.
       this.options.state.index.recordWarmed(pair.node, pair.imageKey);
       log.info({ component: 'warming', image: pair.imageKey, node: pair.node }, 'image pre-pulled');
@@ -301,7 +596,7 @@ export class WarmController {
     } else {
       // The helper image failed: the installation is broken, not this image.
       pullsTotal.inc({ result: 'failed' });
-      this.history.set(key, recordFailure(this.history.get(key), outcome.reason ?? 'HelperFailed', now, this.options.backoff));
+      this.term.history.set(key, recordFailure(this.term.history.get(key), outcome.reason ?? 'HelperFailed', now, this.options.backoff));
       log.error({ component: 'warming', node: pair.node, reason: outcome.reason, message: outcome.message }, 'the pre-pull helper image failed; check --helper-image');
     }
     this.poke();
@@ -310,14 +605,15 @@ export class WarmController {
 
   private fail(key: string, source: CacheRef | undefined, reason: string, message: string, now: number): void {
     pullsTotal.inc({ result: 'failed' });
-    const history = recordFailure(this.history.get(key), reason, now, this.options.backoff);
+    this.term.touch(splitKey(key)[0]);
+    const history = recordFailure(this.term.history.get(key), reason, now, this.options.backoff);
     if (!history.reported) {
       const [imageKey, node] = key.split('|');
       log.warn({ component: 'warming', image: imageKey, node, reason, message, retryAt: new Date(history.nextAttemptAt).toISOString() }, 'pre-pull failed');
       if (source) void this.event(source, 'Warning', 'PullFailed', `${imageKey} on node ${node}: ${reason}: ${message}`.slice(0, 1000));
-      this.history.set(key, markReported(history));
+      this.term.history.set(key, markReported(history));
     } else {
-      this.history.set(key, history);
+      this.term.history.set(key, history);
     }
   }
 
@@ -329,9 +625,10 @@ export class WarmController {
    */
   private collectStalePods(now: number): void {
     const deadlineMs = this.options.state.policy().policy.warm.pullTimeoutSeconds * 1000 + (this.options.staleGraceMs ?? 60_000);
-    for (const [key, pull] of this.pending) {
+    for (const [key, pull] of this.term.pending) {
       if (now - pull.startedAt > deadlineMs) {
-        this.pending.delete(key);
+        this.term.pending.delete(key);
+        this.term.touch(pull.imageKey);
         this.fail(key, pull.source, 'DeadlineExceeded', 'the pre-pull did not finish in time', now);
       }
     }
@@ -359,77 +656,45 @@ export class WarmController {
       }
       const key = pullKeyString(verdict.pair);
       // Count pulls started by an earlier leader against the limits until they finish.
-      if (!this.pending.has(key) && Number.isFinite(created)) this.pending.set(key, { ...verdict.pair, startedAt: created, source: verdict.cache.ref });
+      if (!this.term.pending.has(key) && Number.isFinite(created)) {
+        this.term.pending.set(key, { ...verdict.pair, startedAt: created, source: verdict.cache.ref, ...(pod.metadata?.uid ? { podUid: pod.metadata.uid } : {}) });
+        this.term.touch(verdict.pair.imageKey);
+      }
     }
   }
 
-  private writeStatuses(
-    specs: WarmSpec[],
-    plans: Array<{ spec: WarmSpec; targets: Map<string, string[]> }>,
-    now: number,
-  ): void {
-    const index = this.options.state.index;
-    const date = new Date(now);
-    let cached = 0;
-    for (const spec of specs) {
-      const cache = spec.cache;
-      let status;
-      if (!spec.ok) {
-        status = buildInvalidSpecStatus({ generation: cache.metadata?.generation, errors: spec.errors, previous: cache.status, now: date });
-      } else {
-        const targets = plans.find((p) => p.spec === spec)?.targets ?? new Map<string, string[]>();
-        const wantedNodes = [...new Set([...targets.values()].flat())];
-        const observations: ImageNodeObservation[] = [];
-        for (const image of spec.spec.images) {
-          for (const node of targets.get(image.image) ?? []) {
-            const key = pullKeyString({ imageKey: image.image, node });
-            const history = this.history.get(key);
-            const lastPulled = this.lastPulled.get(key);
-            if (this.pending.has(key)) observations.push({ image: image.image, node, state: 'pulling' });
-            else if (index.holdersOf(image.image)?.has(node) && !this.refresh.has(key)) {
-              cached++;
-              observations.push({ image: image.image, node, state: 'cached', ...(lastPulled ? { lastPulledTime: lastPulled } : {}) });
-            } else if (history) observations.push({ image: image.image, node, state: 'failed', reason: history.lastReason ?? 'PullFailed' });
-          }
-        }
-        status = buildImageCacheStatus({
-          generation: cache.metadata?.generation,
-          images: spec.spec.images,
-          wantedNodes,
-          observations,
-          previous: cache.status,
-          now: date,
-          observedRefresh: this.handledRefresh.get(spec.ref.uid) ?? cache.status?.observedRefresh,
-        });
-      }
-      if (!statusChanged(cache.status, status)) continue;
-      // Writes run beside the loop, one at a time per cache: a slow API call must
-      // not hold up pulls for every other cache.
-      const id = `${spec.ref.namespace}/${spec.ref.name}`;
-      if (this.statusWrites.has(id)) continue;
-      const write = this.custom
-        .patchNamespacedCustomObjectStatus(
-          {
-            group: IMAGECACHE_GROUP,
-            version: IMAGECACHE_VERSION,
-            plural: IMAGECACHE_PLURAL,
-            namespace: spec.ref.namespace,
-            name: spec.ref.name,
-            body: { status },
-          },
-          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-        )
-        .then(
-          () => {
-            // Keep our copy current so the next pass does not write the same status again.
-            cache.status = status;
-          },
-          (err: unknown) => log.warn({ component: 'warming', cache: id, err: describe(err) }, 'writing ImageCache status failed'),
-        )
-        .finally(() => this.statusWrites.delete(id));
-      this.statusWrites.set(id, write);
-    }
-    cachedPairs.set(cached);
+  /** Write a cache's status if it changed, beside the loop and one at a time per cache. */
+  private writeStatus(spec: WarmSpec, status: ReturnType<typeof buildImageCacheStatus>): void {
+    const cache = spec.cache;
+    if (!statusChanged(cache.status, status)) return;
+    // A slow API call must not hold up pulls for every other cache.
+    const id = `${spec.ref.namespace}/${spec.ref.name}`;
+    if (this.statusWrites.has(id)) return;
+    const write = this.custom
+      .patchNamespacedCustomObjectStatus(
+        {
+          group: IMAGECACHE_GROUP,
+          version: IMAGECACHE_VERSION,
+          plural: IMAGECACHE_PLURAL,
+          namespace: spec.ref.namespace,
+          name: spec.ref.name,
+          body: { status },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
+      .then(
+        () => {
+          // Keep our copy current so the next pass does not write the same status again.
+          cache.status = status;
+        },
+        (err: unknown) => {
+          // Evaluate this cache again next pass, so the write is retried.
+          this.memos.delete(spec.ref.uid);
+          log.warn({ component: 'warming', cache: id, err: describe(err) }, 'writing ImageCache status failed');
+        },
+      )
+      .finally(() => this.statusWrites.delete(id));
+    this.statusWrites.set(id, write);
   }
 
   private async deletePod(pod: V1Pod): Promise<void> {

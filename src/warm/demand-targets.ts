@@ -31,15 +31,17 @@ export function targetsForDemand(
   minNodes: number,
   index: Pick<ImageLocalityView, 'holdersOf' | 'allNodes'>,
   inFlight: ReadonlySet<string>,
+  /** The eligible node names when the caller has them already (cached per constraint signature). */
+  eligible?: readonly string[],
 ): string[] {
   const want = Math.floor(minNodes);
   if (!(want > 0)) return [];
   const holders = index.holdersOf(d.imageKey);
   let warm = 0;
   const cold: Array<{ name: string; rank: number }> = [];
-  for (const node of eligibleNodes(d.constraints, index.allNodes())) {
-    if (holders?.has(node.name) || inFlight.has(pullKeyString({ imageKey: d.imageKey, node: node.name }))) warm++;
-    else cold.push({ name: node.name, rank: rendezvousRank(d.imageKey, node.name) });
+  for (const name of eligible ?? eligibleNodes(d.constraints, index.allNodes()).map((n) => n.name)) {
+    if (holders?.has(name) || inFlight.has(pullKeyString({ imageKey: d.imageKey, node: name }))) warm++;
+    else cold.push({ name, rank: rendezvousRank(d.imageKey, name) });
   }
   const missing = want - warm;
   if (missing <= 0) return [];

@@ -36,6 +36,20 @@ export const demandTotal = new Counter<'result'>({
   registers: [registry],
 });
 
+export const passesTotal = new Counter<'kind'>({
+  name: 'image_locality_warm_passes_total',
+  help: 'Warming passes, by kind: full (term start, periodic resync) or changes (something changed since the last pass).',
+  labelNames: ['kind'],
+  registers: [registry],
+});
+
+export const passCpuSeconds = new Gauge<'kind'>({
+  name: 'image_locality_warm_pass_cpu_seconds',
+  help: 'CPU time (user + system) of the last warming pass of each kind, in seconds.',
+  labelNames: ['kind'],
+  registers: [registry],
+});
+
 export const isLeader = new Gauge({
   name: 'image_locality_warm_leader',
   help: '1 while this replica runs the warming controller (holds the lease), else 0.',
@@ -44,4 +58,5 @@ export const isLeader = new Gauge({
 
 for (const result of ['started', 'succeeded', 'failed']) pullsTotal.inc({ result }, 0);
 for (const result of ['recorded', 'flushed', 'created', 'dropped']) demandTotal.inc({ result }, 0);
+for (const kind of ['full', 'changes']) passesTotal.inc({ kind }, 0);
 isLeader.set(0);

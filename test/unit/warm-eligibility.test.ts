@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { V1Taint } from '@kubernetes/client-node';
 import { ImageIndex, type IndexedNode } from '../../src/cluster/image-index.js';
 import { placementConstraintsOf, type PlacementConstraints } from '../../src/scheduling/node-selection.js';
-import { eligibleNodes } from '../../src/warm/eligibility.js';
+import { EligibilityCache, eligibleNodes } from '../../src/warm/eligibility.js';
 import type { ImageCache } from '../../src/warm/imagecache.js';
 import { readWarmSpec } from '../../src/warm/warm-spec.js';
 import { makeNode } from '../support/objects.js';
@@ -159,5 +159,66 @@ describe('warm/eligibility', () => {
       const spec = { nodeSelector: { pool: 'gpu' }, tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists' }] };
       expect(names(cacheTargetNodes(spec, nodes))).to.deep.equal(['gpu-1']);
     });
+  });
+});
+
+describe('warm/eligibility EligibilityCache', () => {
+  /** The real index, counting how often the cache walks every node. */
+  function countingView(index: ImageIndex): { view: ImageIndex; walks: () => number } {
+    let walks = 0;
+    const view = Object.create(index, {
+      allNodes: {
+        value: () => {
+          walks++;
+          return index.allNodes();
+        },
+      },
+    }) as ImageIndex;
+    return { view, walks: () => walks };
+  }
+
+  it('evaluates constraints written differently but selecting the same nodes once', () => {
+    const index = new ImageIndex();
+    index.replaceAll([makeNode({ name: 'a', labels: { pool: 'x', zone: '1' } }), makeNode({ name: 'b', labels: { pool: 'x', zone: '2' } })]);
+    const { view, walks } = countingView(index);
+    const cache = new EligibilityCache(view);
+    const one = cache.eligible({ nodeSelector: { pool: 'x', zone: '1' }, requiredTerms: undefined, tolerations: undefined });
+    const two = cache.eligible({ nodeSelector: { zone: '1', pool: 'x' }, requiredTerms: [], tolerations: [] });
+    expect(one.names).to.deep.equal(['a']);
+    expect(two).to.equal(one);
+    expect(walks()).to.equal(1);
+    expect(cache.eligible({ nodeSelector: { pool: 'x' }, requiredTerms: undefined, tolerations: undefined }).names).to.deep.equal(['a', 'b']);
+    expect(walks()).to.equal(2);
+  });
+
+  it('keeps its answer through image changes and recomputes after a label, taint or readiness change', () => {
+    const index = new ImageIndex();
+    index.replaceAll([makeNode({ name: 'a', labels: { pool: 'x' } }), makeNode({ name: 'b' })]);
+    const { view, walks } = countingView(index);
+    const cache = new EligibilityCache(view);
+    const pool = { nodeSelector: { pool: 'x' }, requiredTerms: undefined, tolerations: undefined };
+    cache.eligible(pool);
+    index.upsertNode(makeNode({ name: 'a', labels: { pool: 'x' }, images: [{ names: ['docker.io/library/new:1'], sizeBytes: 5 }] }));
+    expect(cache.eligible(pool).names).to.deep.equal(['a']);
+    expect(walks()).to.equal(1);
+    index.upsertNode(makeNode({ name: 'b', labels: { pool: 'x' } }));
+    expect(cache.eligible(pool).names).to.deep.equal(['a', 'b']);
+    index.upsertNode(makeNode({ name: 'a', labels: { pool: 'x' }, ready: false }));
+    expect(cache.eligible(pool).names).to.deep.equal(['b']);
+    index.upsertNode(makeNode({ name: 'b', labels: { pool: 'x' }, taints: [gpuTaint] }));
+    expect(cache.eligible(pool).names).to.deep.equal([]);
+    expect(walks()).to.equal(4);
+  });
+
+  it('sweep() forgets signatures nobody asked for since the previous sweep', () => {
+    const index = new ImageIndex();
+    index.replaceAll([makeNode({ name: 'a', labels: { pool: 'x' } })]);
+    const cache = new EligibilityCache(index);
+    cache.eligible({ nodeSelector: { pool: 'x' }, requiredTerms: undefined, tolerations: undefined });
+    cache.eligible({ nodeSelector: { pool: 'y' }, requiredTerms: undefined, tolerations: undefined });
+    cache.sweep();
+    cache.eligible({ nodeSelector: { pool: 'x' }, requiredTerms: undefined, tolerations: undefined });
+    cache.sweep();
+    expect(cache.size).to.equal(1);
   });
 });
