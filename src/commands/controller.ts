@@ -12,7 +12,7 @@ import { log } from '../log.js';
 import { shutdownOnSignals } from '../server/signals.js';
 import { DEFAULT_HELPER_IMAGE, Warming } from '../warm/warming.js';
 import { FAILURE, USAGE_ERROR, processIO, type CommandIO } from './io.js';
-import { clusterConfigAvailable, leaseTimingsFromEnv } from './kube-env.js';
+import { clusterConfigAvailable, leaseTimingsFromEnv, warmTimingsFromEnv } from './kube-env.js';
 import { resolveOwnNamespace } from './own-namespace.js';
 import { startProbeServer } from './probe-server.js';
 
@@ -94,6 +94,7 @@ export async function runControllerCommand(argv: string[], io: CommandIO = proce
     installation,
     helperImage: values['helper-image'] ?? process.env['IMAGE_LOCALITY_HELPER_IMAGE'] ?? DEFAULT_HELPER_IMAGE,
     ...leaseTimingsFromEnv(),
+    ...warmTimingsFromEnv(),
   });
   let probes;
   try {

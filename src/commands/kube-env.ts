@@ -40,3 +40,17 @@ export function leaseTimingsFromEnv(env: NodeJS.ProcessEnv = process.env): Lease
     ...(retry !== undefined ? { retryPeriodSeconds: retry } : {}),
   };
 }
+
+export interface WarmTimings {
+  resyncMs?: number;
+}
+
+/**
+ * Warming timings, in seconds in the environment: IMAGE_LOCALITY_RESYNC_SECONDS
+ * (how often the controller makes a full pass although nothing changed; default
+ * 300). Invalid values are ignored, as for the lease timings.
+ */
+export function warmTimingsFromEnv(env: NodeJS.ProcessEnv = process.env): WarmTimings {
+  const resync = Number(env['IMAGE_LOCALITY_RESYNC_SECONDS']);
+  return Number.isFinite(resync) && resync > 0 ? { resyncMs: resync * 1000 } : {};
+}

@@ -315,12 +315,20 @@ export class WarmController {
       this.lastFullAt = now;
     }
     try {
-      this.collectStalePods(now);
       const specs = this.options.caches().map((cache) => this.specOf(cache));
+      // Which caches are managed, and where each may pull, first: judging pre-pull
+      // pods (orphans of a deleted cache) must use this pass's caches, not the last.
+      const managed = new Map<string, ManagedCache>();
+      for (const spec of specs) {
+        if (!spec.ok) continue;
+        const eligible = this.eligibility.eligible(spec.constraints);
+        managed.set(spec.ref.uid, { ref: spec.ref, images: new Set(spec.spec.images.map((i) => i.image)), nodes: eligible.set });
+      }
+      this.managed = managed;
+      this.collectStalePods(now);
       const view = new TermView(term);
       const wanted: WantedImage[] = [];
       const refsBySource = new Map<string, CacheRef>();
-      const managed = new Map<string, ManagedCache>();
       const memos = new Map<string, CacheMemo>();
       let cached = 0;
       for (const spec of specs) {
@@ -330,7 +338,6 @@ export class WarmController {
         }
         this.noteRefresh(spec, now);
         const eligible = this.eligibility.eligible(spec.constraints);
-        managed.set(spec.ref.uid, { ref: spec.ref, images: new Set(spec.spec.images.map((i) => i.image)), nodes: eligible.set });
         const fingerprint = this.fingerprintOf(spec, eligible.names);
         const previous = this.memos.get(spec.ref.uid);
         const memo: CacheMemo =
@@ -355,7 +362,6 @@ export class WarmController {
         }
       }
       this.memos = memos;
-      this.managed = managed;
       if (resync) this.eligibility.sweep();
       const { warm } = state.policy().policy;
       const plan = planPulls({

@@ -32,6 +32,8 @@ export interface WarmingOptions {
   renewDeadlineSeconds?: number;
   retryPeriodSeconds?: number;
   tickMs?: number;
+  /** Full pass at least this often (default DEFAULT_RESYNC_MS). */
+  resyncMs?: number;
   demandFlushMs?: number;
   backoff?: BackoffOptions;
 }
@@ -58,6 +60,7 @@ export class Warming {
       helperImage: options.helperImage,
       installation: options.installation ?? options.namespace,
       ...(options.tickMs !== undefined ? { tickMs: options.tickMs } : {}),
+      ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}),
       ...(options.backoff ? { backoff: options.backoff } : {}),
     });
     const identity = options.identity ?? process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`;
