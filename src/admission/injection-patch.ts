@@ -17,7 +17,7 @@ const PREFERRED = [...NODE_AFFINITY, 'preferredDuringSchedulingIgnoredDuringExec
 const REQUIRED_TERMS = [...NODE_AFFINITY, 'requiredDuringSchedulingIgnoredDuringExecution', 'nodeSelectorTerms'];
 const ANNOTATION = ['metadata', 'annotations', POD_INJECTED];
 
-/** Beyond this many stale terms, one `replace` of the list is smaller and cheaper to apply. */
+/** Beyond this many stale terms not at the end, one `replace` of the list is cheaper to apply. */
 const MAX_REMOVE_OPS = 16;
 
 export interface InjectionChange {
@@ -39,8 +39,16 @@ export interface InjectionChange {
 
 /** Drop new terms that the user (or a surviving term) already states identically. */
 export function withoutDuplicates(kept: readonly unknown[], fresh: readonly unknown[]): unknown[] {
+  const freshNames = new Set<string>();
+  for (const term of fresh) {
+    const shape = ownPreferredShape(term);
+    if (shape) freshNames.add(shape[0]);
+  }
   const present = new Set<string>();
   for (const term of kept) {
+    // Cheap look at the named node first: most kept terms are the user's own.
+    const name = (term as { preference?: { matchFields?: Array<{ values?: unknown[] }> } } | null)?.preference?.matchFields?.[0]?.values?.[0];
+    if (typeof name !== 'string' || !freshNames.has(name)) continue;
     const shape = ownPreferredShape(term);
     if (shape) present.add(pairKey(shape[0], shape[1]));
   }
@@ -73,7 +81,10 @@ function preferredOps(pod: unknown, change: InjectionChange): PatchOperation[] {
   if (stale.length === fresh.length && stale.every((index, i) => index === tail + i && sameTerm(current[index], fresh[i]))) return [];
 
   if (kept.length + fresh.length === 0) return [{ op: 'remove', path: pointer(PREFERRED) }];
-  if (stale.length > MAX_REMOVE_OPS) return [{ op: 'replace', path: pointer(PREFERRED), value: [...kept, ...fresh] }];
+  // Removing the last element is cheap for any applier; elsewhere each removal
+  // shifts the list, so many scattered ones become one replace.
+  const staleTail = stale.every((index, i) => index === tail + i);
+  if (stale.length > MAX_REMOVE_OPS && !staleTail) return [{ op: 'replace', path: pointer(PREFERRED), value: [...kept, ...fresh] }];
   const ops: PatchOperation[] = [];
   for (let i = stale.length - 1; i >= 0; i--) ops.push({ op: 'remove', path: pointer([...PREFERRED, String(stale[i])]) });
   for (const term of fresh) ops.push({ op: 'add', path: pointer([...PREFERRED, '-']), value: term });

@@ -30,7 +30,7 @@ import {
 import { injectionPatch } from './injection-patch.js';
 import { PatchBuildError, type PatchOperation } from './json-patch.js';
 import { MUTATED, SKIP, UNCHANGED, type MutatedCode, type SkipCode, type UnchangedCode } from './reasons.js';
-import { collectPodImages, rankNodes, weightFor, type Ranking, type ScoredNode } from './scoring.js';
+import { collectPodImages, MAX_POD_IMAGES, rankNodes, weightFor, type Ranking, type ScoredNode } from './scoring.js';
 import { shortlistForPod, shortlistRequirement, shortlistTerms } from './shortlist.js';
 import { invalidImageWarnings } from './warnings.js';
 
@@ -242,6 +242,9 @@ export function decidePodMutation(input: MutationInput, ctx: MutationContext): D
   const mode = ctx.policy.policy.affinity.mode as 'preferred' | 'required' | 'shortlist';
   const images = collectPodImages(spec, ctx.policy);
   const warnings = invalidImageWarnings(images.invalid, images.invalidCount);
+  if (images.tooMany) {
+    return { outcome: 'unchanged', code: UNCHANGED.TOO_MANY_IMAGES, reason: `the pod lists more than ${MAX_POD_IMAGES} distinct images`, warnings };
+  }
   const meter = new WorkMeter(ctx.workBudget ?? DEFAULT_WORK_BUDGET);
   const filter = compilePlacement({ nodeSelector: spec['nodeSelector'], requiredTerms: parts.required, tolerations: spec['tolerations'] }, meter);
   const stale = recognizePreferred(parts.preferred ?? [], previous);

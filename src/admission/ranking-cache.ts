@@ -8,6 +8,7 @@
 import type { ImageLocalityView } from '../cluster/image-index.js';
 import type { CompiledPolicy } from '../policy/policy.js';
 import type { PlacementConstraints } from '../scheduling/node-selection.js';
+import { boundedJson } from '../json-bounded.js';
 
 /** Enough for the distinct workloads a busy cluster admits between two node changes. */
 export const MAX_CACHED_RANKINGS = 1024;
@@ -32,8 +33,8 @@ export function cachedRanking<T>(
   /** Whether a freshly made ranking may be remembered (default: always). */
   keep: (ranking: T) => boolean = () => true,
 ): T {
-  const key = JSON.stringify([keys, constraints.nodeSelector ?? null, constraints.requiredTerms ?? null, constraints.tolerations ?? null]);
-  if (key.length > MAX_CACHE_KEY_CHARS) return rank();
+  const key = boundedJson([keys, constraints.nodeSelector ?? null, constraints.requiredTerms ?? null, constraints.tolerations ?? null], MAX_CACHE_KEY_CHARS);
+  if (key === undefined) return rank();
   let entries = byView.get(view) as Entries<T> | undefined;
   if (!entries || entries.generation !== view.generation || entries.policy !== policy) {
     entries = { generation: view.generation, policy, rankings: new Map() };

@@ -27,6 +27,7 @@ export const SKIP = {
 export const UNCHANGED = {
   NOT_SYNCED: 'view-not-synced',
   NO_SELECTED_IMAGE: 'no-selected-image',
+  TOO_MANY_IMAGES: 'too-many-images',
   NO_HOLDER: 'no-holder',
   NO_ELIGIBLE_HOLDER: 'no-eligible-holder',
   ALL_ELIGIBLE_HOLD: 'all-eligible-hold',

@@ -14,10 +14,18 @@ export interface PodImages {
   invalidCount: number;
   /** How many distinct references the policy's images.include/exclude leave out. */
   excludedCount: number;
+  /** More than MAX_POD_IMAGES distinct references: the rest were not read. */
+  tooMany: boolean;
 }
 
 /** At most this many invalid references are kept for warnings; the rest are counted. */
 export const MAX_INVALID_LISTED = 3;
+/**
+ * A pod with more distinct image references than this is not steered: no node
+ * could be said to hold "its images", and parsing them all would cost the event
+ * loop tens of milliseconds. Real pods list a handful.
+ */
+export const MAX_POD_IMAGES = 256;
 
 /**
  * Every image the pod will pull before it runs: init containers count as much as
@@ -38,6 +46,7 @@ export function collectPodImages(spec: unknown, policy: CompiledPolicy): PodImag
     for (const container of list) {
       const image = (container as { image?: unknown } | null)?.image;
       if (typeof image !== 'string' || seenRefs.has(image)) continue;
+      if (seenRefs.size >= MAX_POD_IMAGES) return { keys, invalid, invalidCount, excludedCount, tooMany: true };
       seenRefs.add(image);
       const key = normalizeImage(image);
       if (key === undefined) {
@@ -50,7 +59,7 @@ export function collectPodImages(spec: unknown, policy: CompiledPolicy): PodImag
       }
     }
   }
-  return { keys, invalid, invalidCount, excludedCount };
+  return { keys, invalid, invalidCount, excludedCount, tooMany: false };
 }
 
 export interface ScoredNode {

@@ -69,15 +69,19 @@ function matchesSelectorEntries(entries: ReadonlyArray<[string, unknown]>, label
  */
 export function compilePlacement(constraints: PlacementConstraints, meter: WorkMeter = WorkMeter.unbounded()): NodeFilter {
   const selector = compileNodeSelector(constraints.nodeSelector);
-  const terms = compileRequiredTerms(constraints.requiredTerms);
-  const tolerations: CompiledTolerations = compileTolerations(constraints.tolerations);
+  const terms = compileRequiredTerms(constraints.requiredTerms, meter);
+  // Tolerations matter only on tainted nodes: hashed on the first one met.
+  let tolerations: CompiledTolerations | undefined;
   return {
     terms,
     fits(node: NodeFacts): boolean {
       if (meter.exhausted) return false;
       if (!matchesSelectorEntries(selector, node.labels, meter)) return false;
       if (!terms.matchesAny(node.name, node.labels, meter)) return false;
-      if (!tolerations.toleratesAll(node.taints, meter)) return false;
+      if (node.taints.length > 0) {
+        tolerations ??= compileTolerations(constraints.tolerations, meter);
+        if (!tolerations.toleratesAll(node.taints, meter)) return false;
+      }
       return !meter.exhausted;
     },
   };
@@ -102,7 +106,8 @@ export function matchesRequiredNodeAffinity(terms: unknown, nodeName: string, la
 
 /** Only NoSchedule and NoExecute taints keep a new pod off a node. */
 export function toleratesTaints(tolerations: unknown, taints: readonly V1Taint[]): boolean {
-  return compileTolerations(tolerations).toleratesAll(taints, WorkMeter.unbounded());
+  const meter = WorkMeter.unbounded();
+  return compileTolerations(tolerations, meter).toleratesAll(taints, meter);
 }
 
 export function matchesNodeSelector(selector: unknown, labels: Labels): boolean {

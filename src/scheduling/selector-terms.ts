@@ -175,19 +175,45 @@ function matchesTerm(term: CompiledTerm, nodeName: string, labels: Labels, meter
   return presentSeen === term.presentKeys;
 }
 
-/** Compile `nodeSelectorTerms`; anything but a non-empty array places no constraint. */
-export function compileRequiredTerms(terms: unknown): CompiledTerms {
+/** Requirements plus values of a term, counted without reading the values. */
+function entriesOf(raw: unknown): number {
+  if (!isObject(raw)) return 1;
+  let n = 1;
+  for (const field of ['matchExpressions', 'matchFields']) {
+    const list = raw[field];
+    if (!Array.isArray(list)) continue;
+    n += list.length;
+    for (const req of list) if (isObject(req) && Array.isArray(req['values'])) n += req['values'].length;
+  }
+  return n;
+}
+
+/**
+ * Compile `nodeSelectorTerms`; anything but a non-empty array places no constraint.
+ * Compiling is charged to the meter (about one unit per 4 characters of the term),
+ * and stops when it is spent: the filter then judges no node at all.
+ */
+export function compileRequiredTerms(terms: unknown, meter?: WorkMeter): CompiledTerms {
   const list: CompiledTerm[] = [];
   if (Array.isArray(terms)) {
     const seen = new Set<string>();
     for (const raw of terms) {
+      // A term costs about a unit per requirement and value, or per 4 characters of
+      // its text, to write, hash and compile; a term that cannot fit what is left is
+      // not even written out.
+      if (meter && entriesOf(raw) > meter.remaining) {
+        meter.spend(meter.remaining + 1);
+        break;
+      }
       const text = JSON.stringify(raw) ?? 'undefined';
+      if (meter && !meter.spend(1 + (text.length >> 2))) break;
       if (seen.has(text)) continue;
       seen.add(text);
       list.push(compileTerm(raw, text));
     }
   }
-  const unconstrained = list.length === 0;
+  // From the pod's list, not from what was compiled before a spent meter stopped it.
+  const unconstrained = !Array.isArray(terms) || terms.length === 0;
   return {
     unconstrained,
     list,

@@ -30,9 +30,11 @@ function optionalString(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-export function compileTolerations(tolerations: unknown): CompiledTolerations {
+/** Hashing is charged to the meter (one unit per toleration) and stops when it is spent. */
+export function compileTolerations(tolerations: unknown, meter: WorkMeter): CompiledTolerations {
   const accepted = new Set<string>();
   for (const t of asArray(tolerations)) {
+    if (!meter.spend(1)) break;
     if (!isObject(t)) continue;
     const key = optionalString(t['key']);
     const effect = optionalString(t['effect']);

@@ -8,6 +8,7 @@ import jsonpatch from 'jsonpatch';
 import type { V1Pod } from '@kubernetes/client-node';
 import { decidePodMutation, MAX_POD_GROWTH_BYTES, MUTATED, SKIP, UNCHANGED, type Decision } from '../../src/admission/mutate-pod.js';
 import { MAX_WARNING_LENGTH } from '../../src/admission/warnings.js';
+import { MAX_POD_IMAGES } from '../../src/admission/scoring.js';
 import type { ClusterState } from '../../src/cluster/cluster-state.js';
 import { matchesRequiredNodeAffinity } from '../../src/scheduling/node-selection.js';
 import { containerdImage, makeNode, makePod } from '../support/objects.js';
@@ -165,12 +166,15 @@ describe('growth and work are bounded', () => {
     expect(got.metadata?.annotations?.[INJECTED]).to.not.include('zone');
   });
 
-  it('a pod of 32,000 images is decided within a generous bound', () => {
+  it('a pod of 32,000 images is left unchanged, within a generous bound, after reading at most MAX_POD_IMAGES of them', () => {
     const images = Array.from({ length: 32_000 }, (_, i) => `registry.example/team/app-${i}:1`);
     const started = performance.now();
-    const decision = decide(zones(), makePod('p', 'apps', [...images, 'nginx:1.25']));
+    const decision = decide(zones(), makePod('p', 'apps', ['nginx:1.25', ...images]));
     expect(performance.now() - started, 'exact figures: npm run bench:adversarial').to.be.below(3000);
-    expect(decision.outcome).to.equal('mutated');
+    expect(decision).to.include({ outcome: 'unchanged', code: UNCHANGED.TOO_MANY_IMAGES });
+    // The same images repeated are one image.
+    expect(decide(zones(), makePod('p', 'apps', Array.from({ length: 32_000 }, () => 'nginx:1.25'))).outcome).to.equal('mutated');
+    expect(MAX_POD_IMAGES).to.be.at.least(64);
   });
 
   it('20,000 distinct required terms are judged within the work budget or left alone', () => {
@@ -216,11 +220,11 @@ describe('only Pod creates of sound shape are mutated', () => {
   });
 
   it('keeps warnings to 120 characters and a handful, however many invalid images', () => {
-    const bad = Array.from({ length: 1000 }, (_, i) => `BAD_${i}_${'x'.repeat(5000)}!`);
+    const bad = Array.from({ length: 200 }, (_, i) => `BAD_${i}_${'x'.repeat(5000)}!`);
     const decision = decide(zones(), makePod('p', 'apps', [...bad, 'nginx:1.25']));
     if (decision.outcome === 'skipped') throw new Error(decision.reason);
     expect(decision.warnings).to.have.length(4);
     for (const w of decision.warnings) expect(Array.from(w).length).to.be.at.most(MAX_WARNING_LENGTH);
-    expect(decision.warnings[3]).to.match(/997 more/);
+    expect(decision.warnings[3]).to.match(/197 more/);
   });
 });
