@@ -1,6 +1,6 @@
 // End to end, as a hostile tenant would try it, on a real kube-apiserver with the
-// shipped RBAC and pre-pull fence: `image-locality serve` answers admission, one
-// `image-locality controller` runs as its own service account (kubeconfig `as:`),
+// shipped RBAC and pre-pull fence: `image-locality serve` answers admission and one
+// `image-locality controller` warms, each as its own service account (kubeconfig `as:`),
 // a fake kubelet plays the node's part for pods bound to nodes.
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
@@ -79,7 +79,8 @@ describe('e2e: tenant isolation (admission without side effects, fenced pre-pull
       unreported: new Set([UNLISTED, HELD]),
       hold: (pod) => pod.spec?.containers?.[0]?.image === HELD && (pod.metadata?.name ?? '').startsWith('image-locality-prepull-'),
     });
-    webhook = await startWebhook({ kubeconfigPath: cp.kubeconfigPath });
+    // Both programs run as their shipped service accounts: the webhook's read-only rules suffice.
+    webhook = await startWebhook({ kubeconfigPath: await impersonatingKubeconfig(cp.kubeconfigPath, WEBHOOK_USER) });
     await webhook.waitReady(60_000);
     controller = await startController({
       kubeconfigPath: await impersonatingKubeconfig(cp.kubeconfigPath, CONTROLLER_USER),
@@ -185,6 +186,10 @@ describe('e2e: tenant isolation (admission without side effects, fenced pre-pull
         .then(() => undefined, (e: unknown) => e as { code?: number });
       expect(cacheErr?.code).to.equal(403);
       expect((await pods.listNode()).items.length).to.be.greaterThan(0);
+      // …and they suffice: serve, running as that account, listed everything it watches.
+      const synced = webhook!.output().split('\n').filter((l) => l.includes('"informer synced"')).map((l) => (JSON.parse(l) as { informer: string }).informer);
+      expect([...new Set(synced)].sort()).to.include.members(['imagecaches', 'namespaces', 'nodes', 'policy']);
+      expect(webhook!.output()).to.not.match(/forbidden/i);
     });
   });
 
