@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject, type V1ConfigMap } from '@kubernetes/client-node';
+import { KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject, type V1ValidatingAdmissionPolicy } from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
 import { repoRoot } from '../control-plane/control-plane.js';
 
@@ -33,15 +33,16 @@ async function createAll(kc: KubeConfig, objects: KubernetesObject[]): Promise<v
 
 /**
  * Apply rbac.yaml and prepull-policy.yaml as shipped (the installation namespace
- * must exist). Only the helper image parameter is set to the one the test's
- * controller uses, as an operator would set it to IMAGE_LOCALITY_HELPER_IMAGE.
+ * must exist). Only the policy's helperImage variable is set to the one the
+ * test's controller uses, as kustomization.yaml sets it to the controller's image.
  */
 export async function installShippedSecurity(kc: KubeConfig, options: { helperImage: string }): Promise<void> {
   await createAll(kc, shipped('rbac.yaml'));
   const policy = shipped('prepull-policy.yaml').map((o) => {
-    if (o.kind !== 'ConfigMap') return o;
-    const cm = o as V1ConfigMap;
-    return { ...cm, data: { ...cm.data, helperImage: options.helperImage } } as KubernetesObject;
+    if (o.kind !== 'ValidatingAdmissionPolicy') return o;
+    const vap = o as V1ValidatingAdmissionPolicy;
+    const variables = (vap.spec?.variables ?? []).map((v) => (v.name === 'helperImage' ? { ...v, expression: `'${options.helperImage}'` } : v));
+    return { ...vap, spec: { ...vap.spec, variables } } as KubernetesObject;
   });
   await createAll(kc, policy);
 }
