@@ -91,7 +91,7 @@ export async function runRealNodeDemo(opts: { once: boolean }): Promise<number> 
     await createNamespace(lab.kc, 'image-locality', false);
     await setPolicy(lab.kc.makeApiClient(CoreV1Api), ['warm:', '  minNodes: 3', 'affinity:', '  minScore: 0'].join('\n'));
     webhook = await startLabImageLocality(lab);
-    say(`image-locality serve running; registered with the apiserver inside the lab`);
+    say('image-locality serve (admission) and controller (warming) running; webhook registered with the apiserver inside the lab');
     await story(lab);
     if (!opts.once) {
       say(`lab stays up: KUBECONFIG=${lab.kubeconfigPath} kubectl get nodes,pods -A (Ctrl-C to stop and clean up)`);
