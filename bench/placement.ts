@@ -28,6 +28,8 @@ function describeScenario(s: PlacementScenario): string {
 }
 
 async function main(): Promise<void> {
+  // The e2e helpers report progress with console.log; stdout is for the results.
+  console.log = (...args: unknown[]) => void process.stderr.write(`${args.map(String).join(' ')}\n`);
   const machine = machineLine();
   process.stderr.write(`${machine}\nstarting the control plane and the webhook (the first run builds the binaries)\n`);
   let env: E2E | undefined;
