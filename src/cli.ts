@@ -2,6 +2,7 @@
 import { runControllerCommand } from './commands/controller.js';
 import { runPreviewCommand } from './commands/preview.js';
 import { runServeCommand } from './commands/serve.js';
+import { runStatusCommand } from './commands/status.js';
 import { USAGE_ERROR } from './commands/io.js';
 import { runCertsCommand } from './tls/certs-command.js';
 
@@ -12,6 +13,7 @@ Commands:
   controller  Run image cache warming (leader-elected)
   certs       Make a CA and a serving certificate for the webhook
   preview     Show offline what the webhook would do to a pod
+  status      Show images by node and each ImageCache's coverage
 
 Run 'image-locality <command> --help' for a command's options.
 `;
@@ -21,6 +23,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   controller: runControllerCommand,
   certs: runCertsCommand,
   preview: runPreviewCommand,
+  status: runStatusCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

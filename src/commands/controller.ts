@@ -15,6 +15,8 @@ import { FAILURE, USAGE_ERROR, processIO, type CommandIO } from './io.js';
 import { clusterConfigAvailable, leaseTimingsFromEnv, warmTimingsFromEnv } from './kube-env.js';
 import { resolveOwnNamespace } from './own-namespace.js';
 import { startProbeServer } from './probe-server.js';
+import { fetchStatusView } from '../status/fetch.js';
+import { statusRoute } from '../status/http.js';
 
 export const DEFAULT_PROBE_PORT = 8081;
 
@@ -30,7 +32,8 @@ image-locality-warming in the installation's namespace; only the leader acts.
                        (default: IMAGE_LOCALITY_HELPER_IMAGE or the release image)
   --installation ID    This installation's id, a label value set on every pre-pull
                        pod; pods with another id are never touched (default: the namespace)
-  --port N             Plain HTTP port for /healthz, /readyz, /metrics (default ${DEFAULT_PROBE_PORT}; 0 picks one)
+  --port N             Plain HTTP port for /healthz, /readyz, /metrics and the
+                       read-only /status page and /status.json (default ${DEFAULT_PROBE_PORT}; 0 picks one)
   --host ADDR          Address for that port (default all)
 
 Uses in-cluster config or the kubeconfig (KUBECONFIG or ~/.kube/config).
@@ -102,6 +105,7 @@ export async function runControllerCommand(argv: string[], io: CommandIO = proce
       port,
       ...(values.host ? { host: values.host } : {}),
       readiness: { ready: () => watcher.ready(), reason: () => watcher.reason() },
+      status: statusRoute(() => fetchStatusView(kc)),
     });
   } catch (err) {
     io.stderr.write(`image-locality controller: listening on port ${port} failed: ${(err as Error).message}\n`);

@@ -6,6 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import { createApp } from '../server/app.js';
 import type { Readiness } from '../server/types.js';
+import type { StatusRoute } from '../status/http.js';
 
 export interface ProbeServer {
   port: number;
@@ -13,10 +14,15 @@ export interface ProbeServer {
   close(): Promise<void>;
 }
 
-export async function startProbeServer(options: { port: number; host?: string; readiness: Readiness }): Promise<ProbeServer> {
+export async function startProbeServer(options: { port: number; host?: string; readiness: Readiness; status?: StatusRoute }): Promise<ProbeServer> {
   let stopping = false;
   const app = createApp({ readiness: options.readiness, isShuttingDown: () => stopping });
-  const server: Server = createServer(app);
+  const status = options.status;
+  // The status page (read-only) is answered beside the probes, before express.
+  const server: Server = createServer((req, res) => {
+    if (status?.(req, res)) return;
+    app(req, res);
+  });
   // Probes and scrapes are short; do not let an idle keep-alive hold shutdown up.
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {

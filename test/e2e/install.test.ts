@@ -7,6 +7,7 @@
 // calls it with that bundle; two replicas agree on one certificate; leaf and CA
 // renew under a short validity while every admission is mutated; uninstall
 // removes the webhook configuration first and leaves nothing that blocks pods.
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import {
   AdmissionregistrationV1Api,
   AppsV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   KubeConfig,
   PolicyV1Api,
   SchedulingV1Api,
@@ -154,6 +156,40 @@ describe('e2e: kubectl apply -k webhook-config (self-managed certificates, renew
     }, 30_000, 250);
     const terms = pod.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
     expect(JSON.stringify(terms)).to.contain('holder').and.not.to.contain('"empty"');
+  });
+
+  it('image-locality status, as the controller\'s ServiceAccount, prints images by node and each cache\'s coverage', async function () {
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const group = { group: 'image-locality.dev', version: 'v1alpha1', namespace: 'shop', plural: 'imagecaches' };
+    await custom.createNamespacedCustomObject({ ...group, body: { apiVersion: 'image-locality.dev/v1alpha1', kind: 'ImageCache', metadata: { name: 'web' }, spec: { images: [IMAGE, 'redis:7.2'] } } });
+    const now = new Date().toISOString();
+    const cache = (await custom.getNamespacedCustomObject({ ...group, name: 'web' })) as Record<string, unknown>;
+    await custom.replaceNamespacedCustomObjectStatus({
+      ...group,
+      name: 'web',
+      body: {
+        ...cache,
+        status: {
+          wantedNodes: 2,
+          cachedNodes: 0,
+          conditions: [{ type: 'Ready', status: 'False', reason: 'Pulling', message: 'pulling', lastTransitionTime: now }],
+          images: [
+            { image: 'docker.io/library/redis:7.2', cachedNodes: 0, wantedNodes: 2, nodes: [{ node: 'holder', state: 'failed', reason: 'ErrImagePull: not found', lastTransitionTime: now }, { node: 'empty', state: 'pulling', lastTransitionTime: now }] },
+          ],
+        },
+      },
+    });
+    const saConfig = await serviceAccountKubeconfig(cp, kc, NS, 'image-locality-controller', work);
+    const run = spawnSync(process.execPath, [join(root, 'dist/src/cli.js'), 'status'], { encoding: 'utf8', env: { ...process.env, KUBECONFIG: saConfig } });
+    expect(run.status, run.stderr).to.equal(0);
+    console.log(run.stdout.replace(/^/gm, '      | '));
+    const line = (prefix: string) => run.stdout.split('\n').find((l) => l.startsWith(prefix)) ?? '';
+    expect(run.stdout.split('\n')[0]).to.match(/^IMAGE\s+empty\s+holder\s+CACHED$/);
+    expect(line('docker.io/library/redis:7.2')).to.match(/pulling\s+FAILED\s+0\/2$/);
+    expect(line(IMAGE)).to.match(/-\s+cached\s+1\/2$/);
+    expect(run.stdout).to.contain('docker.io/library/redis:7.2 on holder: ErrImagePull: not found');
+    expect(run.stdout).to.match(/shop\/web\s+2\s+0\/2\s+False\s+Pulling/);
+    await custom.deleteNamespacedCustomObject({ ...group, name: 'web' });
   });
 
   it('renews the leaf and rotates the CA in two steps under short lifetimes, and every admission meanwhile is mutated', async function () {

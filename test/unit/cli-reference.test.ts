@@ -10,6 +10,7 @@ import { repoRoot } from '../e2e/control-plane/control-plane.js';
 import { CONTROLLER_OPTIONS, CONTROLLER_USAGE } from '../../src/commands/controller.js';
 import { PREVIEW_OPTIONS, PREVIEW_USAGE } from '../../src/commands/preview.js';
 import { SERVE_OPTIONS, SERVE_USAGE } from '../../src/commands/serve.js';
+import { STATUS_OPTIONS, STATUS_USAGE } from '../../src/commands/status.js';
 import { registry } from '../../src/server/metrics.js';
 import { CERTS_OPTIONS, CERTS_USAGE } from '../../src/tls/certs-command.js';
 
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, { options: Record<string, unknown>; usage: string
   controller: { options: CONTROLLER_OPTIONS, usage: CONTROLLER_USAGE },
   certs: { options: CERTS_OPTIONS, usage: CERTS_USAGE },
   preview: { options: PREVIEW_OPTIONS, usage: PREVIEW_USAGE },
+  status: { options: STATUS_OPTIONS, usage: STATUS_USAGE },
 };
 
 const readme = readFileSync(join(repoRoot(), 'README.md'), 'utf8');
