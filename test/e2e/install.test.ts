@@ -36,8 +36,6 @@ import { containerdImage } from '../support/objects.js';
 const NS = 'image-locality';
 const IMAGE = 'registry.example/app:1.0';
 // Short lifetimes so that leaf renewals and a whole CA rotation happen in the test.
-/** What the README's uninstall says to wait between removing the fence and the rest. */
-const UNINSTALL_FENCE_WAIT_MS = 5_000;
 const SHORT = ['--cert-validity-seconds', '12', '--ca-validity-seconds', '36', '--ca-rotation-step-seconds', '3', '--cert-check-seconds', '1'];
 
 function fromBase64(value: string | undefined): string {
@@ -250,13 +248,10 @@ describe('e2e: kubectl apply -k webhook-config (self-managed certificates, renew
   it('uninstalls: the webhook configuration first, then the pre-pull fence, then the rest; nothing is left that could block pod creation', async function () {
     for (const r of replicas) await r.stop();
     replicas = [];
-    // The README's order. The fence's binding denies every pod while its parameter
-    // ConfigMap is missing, so it must go before the ConfigMap does.
+    // The README's order, with no pause: an earlier fence with a parameter ConfigMap
+    // denied every pod here when the ConfigMap went first; the fence has none now.
     kubectl(cp.kubeconfigPath, ['delete', 'mutatingwebhookconfiguration', 'image-locality']);
     kubectl(cp.kubeconfigPath, ['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', 'image-locality-prepull-pods']);
-    // The apiserver drops the binding from its policy cache shortly after; deleting
-    // the parameter ConfigMap before that denied every pod in an earlier run.
-    await new Promise((r) => setTimeout(r, UNINSTALL_FENCE_WAIT_MS));
     kubectl(cp.kubeconfigPath, ['delete', '-k', overlay, '--ignore-not-found', '--wait=false']);
     const mutating: V1MutatingWebhookConfiguration[] = (await admission().listMutatingWebhookConfiguration()).items;
     expect(mutating.map((m) => m.metadata?.name)).to.not.include('image-locality');
