@@ -30,7 +30,7 @@ import { createNamespace, createNode, eventually } from './support/cluster-objec
 import { injectionAnnotation, probe } from './support/harness.js';
 import { kubectl, serviceAccountKubeconfig } from './support/kubectl.js';
 import { startSelfManagedWebhook, type SelfManagedWebhook } from './support/self-managed-webhook.js';
-import { freePort } from './support/webhook-process.js';
+import { freePort, startController } from './support/webhook-process.js';
 import { containerdImage } from '../support/objects.js';
 
 const NS = 'image-locality';
@@ -154,6 +154,24 @@ describe('e2e: kubectl apply -k webhook-config (self-managed certificates, renew
     }, 30_000, 250);
     const terms = pod.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
     expect(JSON.stringify(terms)).to.contain('holder').and.not.to.contain('"empty"');
+  });
+
+  it('the controller, as its ServiceAccount, serves the status view read-only at /status and /status.json', async function () {
+    const saConfig = await serviceAccountKubeconfig(cp, kc, NS, 'image-locality-controller', work);
+    const controller = await startController({ kubeconfigPath: saConfig, namespace: NS });
+    try {
+      await controller.waitReady(60_000);
+      const json = (await (await fetch(`http://127.0.0.1:${controller.port}/status.json`)).json()) as { nodes: string[]; rows: unknown[]; caches: unknown[] };
+      expect(json.nodes).to.deep.equal(['empty', 'holder']);
+      expect(json.rows).to.deep.equal([]);
+      const page = await fetch(`http://127.0.0.1:${controller.port}/status`);
+      expect(page.status).to.equal(200);
+      expect(page.headers.get('content-type')).to.contain('text/html');
+      expect(await page.text()).to.contain('No ImageCache names an image yet.');
+      expect((await fetch(`http://127.0.0.1:${controller.port}/status.json`, { method: 'DELETE' })).status).to.equal(405);
+    } finally {
+      await controller.stop();
+    }
   });
 
   it('image-locality status, as the controller\'s ServiceAccount, prints images by node and each cache\'s coverage', async function () {
