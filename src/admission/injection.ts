@@ -57,10 +57,13 @@ export function pairKey(nodeName: string, weight: number): string {
 /**
  * Read the record; anything malformed is no record at all (we then only add, never
  * remove). Version 1 records (which also carried the user's required terms) are
- * read for their node list only.
+ * read for their node list only. We never name more than `maxNodes` (the policy's
+ * affinity.maxNodes), so a record naming more is not ours and is not even parsed
+ * further: a forged record of thousands of nodes costs nothing.
  */
-export function readRecord(raw: unknown): InjectionRecord | undefined {
+export function readRecord(raw: unknown, maxNodes = MAX_RECORD_NODES): InjectionRecord | undefined {
   if (typeof raw !== 'string') return undefined;
+  if (raw.length > maxNodes * (MAX_NODE_NAME + 16) + MAX_RECORD_SHORTLIST * 80 + 256) return undefined;
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
@@ -71,10 +74,9 @@ export function readRecord(raw: unknown): InjectionRecord | undefined {
   const mode = parsed['mode'];
   if (mode !== 'preferred' && mode !== 'required' && mode !== 'shortlist') return undefined;
   const list = parsed['nodes'];
-  if (!Array.isArray(list)) return undefined;
+  if (!Array.isArray(list) || list.length > Math.min(maxNodes, MAX_RECORD_NODES)) return undefined;
   const nodes: Array<[string, number]> = [];
   for (const entry of list) {
-    if (nodes.length >= MAX_RECORD_NODES) break;
     if (!Array.isArray(entry) || entry.length !== 2) continue;
     const [name, weight] = entry as [unknown, unknown];
     if (typeof name !== 'string' || name === '' || name.length > MAX_NODE_NAME) continue;

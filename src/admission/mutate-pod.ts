@@ -228,7 +228,7 @@ export function decidePodMutation(input: MutationInput, ctx: MutationContext): D
   const metadata = isObject(podObject['metadata']) ? podObject['metadata'] : {};
   const annotations = isObject(metadata['annotations']) ? metadata['annotations'] : {};
   const previousRecord = Object.hasOwn(annotations, POD_INJECTED) ? annotations[POD_INJECTED] : undefined;
-  const previous = readRecord(previousRecord);
+  const previous = readRecord(previousRecord, ctx.policy.policy.affinity.maxNodes);
 
   // Required terms are never taken out again (that could loosen what someone else
   // required); if ours are already there, there is nothing more to require.

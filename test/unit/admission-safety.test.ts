@@ -110,21 +110,36 @@ describe('a forged injection record cannot loosen anything', () => {
     expect(preferred.filter((t) => JSON.stringify(t) === JSON.stringify(own))).to.have.length(1);
   });
 
-  it('a record of 8,000 nodes over 8,000 preferred terms is undone in one small operation', () => {
+  it('a record naming more nodes than the policy lets us name is not ours: nothing is removed, nothing doubled', () => {
     const state = zones({ affinity: { minScore: 0 } });
-    const names = Array.from({ length: 8000 }, (_, i) => `forged-${i}`);
+    const names = ['a1', ...Array.from({ length: 8000 }, (_, i) => `forged-${i}`)];
     const pod = makePod('p', 'apps', ['nginx:1.25'], {
-      annotations: { [INJECTED]: JSON.stringify({ v: 2, mode: 'preferred', nodes: names.map((n) => [n, 5]) }) },
-      spec: { affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: names.map((n) => ({ weight: 5, preference: { matchFields: [{ key: 'metadata.name', operator: 'In', values: [n] }] } })) } } },
+      annotations: { [INJECTED]: JSON.stringify({ v: 2, mode: 'preferred', nodes: names.map((n) => [n, 80]) }) },
+      spec: { affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: names.map((n) => ({ weight: 80, preference: { matchFields: [{ key: 'metadata.name', operator: 'In', values: [n] }] } })) } } },
     });
     const started = performance.now();
     const decision = decide(state, pod);
     expect(performance.now() - started, 'generous bound; exact figures: npm run bench:adversarial').to.be.below(2000);
     if (decision.outcome !== 'mutated') throw new Error(decision.reason);
-    // The record is capped at 1,000 entries: at most those terms are taken out, in one replace.
-    expect(decision.patch.filter((op) => op.path.endsWith('DuringExecution'))).to.have.length(1);
+    expect(decision.patch.filter((op) => op.op === 'remove')).to.have.length(0);
     const got = apply(pod, decision);
-    expect(got.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution).to.have.length(7000 + 2);
+    // a1 (weight 80) was already there and is not added twice; b1 is added; the annotation is replaced.
+    const terms = got.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+    expect(terms).to.have.length(8001 + 1);
+    expect(terms.at(-1)?.preference.matchFields?.[0]?.values).to.deep.equal(['b1']);
+  });
+
+  it('a record within the policy\'s maxNodes is recognized and its terms replaced, from the end', () => {
+    const state = zones({ affinity: { minScore: 0, maxNodes: 3 } });
+    const own = (n: string, weight: number) => ({ weight, preference: { matchFields: [{ key: 'metadata.name', operator: 'In', values: [n] }] } });
+    const pod = makePod('p', 'apps', ['nginx:1.25'], {
+      annotations: { [INJECTED]: JSON.stringify({ v: 2, mode: 'preferred', nodes: [['x1', 5], ['x2', 5], ['x3', 5]] }) },
+      spec: { affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [own('x1', 5), own('u', 9), own('x1', 5), own('x2', 5), own('x3', 5)] } } },
+    });
+    const got = apply(pod, decide(state, pod));
+    const names = (got.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []).map((t) => t.preference.matchFields?.[0]?.values?.[0]);
+    // The first x1 is the user's (the record accounts for one x1, taken from the end).
+    expect(names).to.deep.equal(['x1', 'u', 'a1', 'b1']);
   });
 });
 
