@@ -14,13 +14,13 @@ import { startFakeKubelet, type FakeKubelet } from './support/fake-kubelet.js';
 import { applyImageCacheCrd } from './support/imagecache-crd.js';
 import { preferredNodeNames, setPolicy, tail } from './support/harness.js';
 import { registerWebhook, renderLocalWebhookConfiguration } from './support/register.js';
+import { serviceAccountOf, shippedIdentityKubeconfig } from './support/service-account.js';
 import {
   CONTROLLER_USER,
   INSTALL_NAMESPACE,
   PREPULL_POLICY,
   WEBHOOK_USER,
   impersonatingClient,
-  impersonatingKubeconfig,
   installShippedSecurity,
 } from './support/shipped-security.js';
 import { removeDir, startController, startWebhook, type RunningController, type RunningWebhook } from './support/webhook-process.js';
@@ -79,11 +79,14 @@ describe('e2e: tenant isolation (admission without side effects, fenced pre-pull
       unreported: new Set([UNLISTED, HELD]),
       hold: (pod) => pod.spec?.containers?.[0]?.image === HELD && (pod.metadata?.name ?? '').startsWith('image-locality-prepull-'),
     });
-    // Both programs run as their shipped service accounts: the webhook's read-only rules suffice.
-    webhook = await startWebhook({ kubeconfigPath: await impersonatingKubeconfig(cp.kubeconfigPath, WEBHOOK_USER) });
+    // Both programs run as their shipped service accounts (TokenRequest tokens): the webhook's read-only rules suffice.
+    const webhookIdentity = await shippedIdentityKubeconfig(cp.kubeconfigPath, serviceAccountOf('deployment.yaml'));
+    const controllerIdentity = await shippedIdentityKubeconfig(cp.kubeconfigPath, serviceAccountOf('controller-deployment.yaml'));
+    expect([webhookIdentity.username, controllerIdentity.username]).to.deep.equal([WEBHOOK_USER, CONTROLLER_USER]);
+    webhook = await startWebhook({ kubeconfigPath: webhookIdentity.path });
     await webhook.waitReady(60_000);
     controller = await startController({
-      kubeconfigPath: await impersonatingKubeconfig(cp.kubeconfigPath, CONTROLLER_USER),
+      kubeconfigPath: controllerIdentity.path,
       env: { IMAGE_LOCALITY_HELPER_IMAGE: HELPER_IMAGE, IMAGE_LOCALITY_LEASE_SECONDS: '3', IMAGE_LOCALITY_RENEW_SECONDS: '2', IMAGE_LOCALITY_RETRY_SECONDS: '0.5' },
     });
     await controller.waitReady(60_000);
