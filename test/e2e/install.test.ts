@@ -18,8 +18,10 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
+  PatchStrategy,
   PolicyV1Api,
   SchedulingV1Api,
+  setHeaderOptions,
   type V1Deployment,
   type V1MutatingWebhookConfiguration,
 } from '@kubernetes/client-node';
@@ -241,6 +243,30 @@ describe('e2e: kubectl apply -k webhook-config (self-managed certificates, renew
     expect(lastCa).to.have.length(1);
     expect(lastCa[0], 'the CA was replaced').to.not.equal(firstCa);
     expect(unmutated, 'admissions that went unmutated (a TLS failure is silent with failurePolicy Ignore)').to.equal(0);
+  });
+
+  it('the namespace-label component lets the apiserver skip annotated namespaces that lack the label', async function () {
+    const withLabel = join(work, 'overlay-namespace-label');
+    mkdirSync(withLabel, { recursive: true });
+    writeFileSync(
+      join(withLabel, 'kustomization.yaml'),
+      [
+        'apiVersion: kustomize.config.k8s.io/v1beta1',
+        'kind: Kustomization',
+        `resources: [${JSON.stringify(relative(withLabel, overlay))}]`,
+        `components: [${JSON.stringify(relative(withLabel, join(root, 'webhook-config/components/namespace-label')))}]`,
+      ].join('\n') + '\n',
+    );
+    kubectl(cp.kubeconfigPath, ['apply', '--server-side', '--field-manager=install-test', '-k', withLabel]);
+    const selector = (await webhookConfig()).webhooks?.[0]?.namespaceSelector?.matchExpressions ?? [];
+    expect(selector).to.deep.include({ key: 'image-locality.dev/enabled', operator: 'In', values: ['true'] });
+    // Annotated but not labelled: the apiserver no longer calls the webhook.
+    await eventually('the apiserver to skip the unlabelled namespace', async () => (injectionAnnotation(await probe(kc, 'shop', IMAGE)) ? undefined : true), 15_000, 250);
+    await core().patchNamespace(
+      { name: 'shop', body: { metadata: { labels: { 'image-locality.dev/enabled': 'true' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await eventually('labelled namespace mutated again', async () => (injectionAnnotation(await probe(kc, 'shop', IMAGE)) ? true : undefined), 15_000, 250);
   });
 
   it('the cert-manager overlay renders Issuers, Certificates, the cainjector annotation and a Secret mount, and the apiserver accepts it (dry run, minimal cert-manager CRDs)', async function () {
