@@ -297,6 +297,9 @@ describe('e2e: webhook behind a real kube-apiserver', function () {
   });
 
   it('runs under the shipped ServiceAccount, which is no administrator', async function () {
+    // The process under test was given that account's kubeconfig and nothing else.
+    const environ = readFileSync(`/proc/${e().webhook.process.pid}/environ`, 'utf8').split('\0');
+    expect(environ.filter((v) => v.startsWith('KUBECONFIG='))).to.deep.equal([`KUBECONFIG=${e().identity.path}`]);
     const kc = new KubeConfig();
     kc.loadFromFile(e().identity.path);
     const review = await kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
