@@ -12,6 +12,7 @@ import type { ImageLocalityView } from '../cluster/image-index.js';
 import type { V1NodeSelectorTerm } from '@kubernetes/client-node';
 import { isObject } from '../json-shape.js';
 import type { CompiledPolicy } from '../policy/policy.js';
+import { deepFreeze } from '../policy/schema.js';
 import { compilePlacement, DEFAULT_WORK_BUDGET, WorkMeter, type NodeFilter } from '../scheduling/node-selection.js';
 import {
   hasOwnRequired,
@@ -183,6 +184,26 @@ function requiredTerms(filter: NodeFilter, nodes: readonly ScoredNode[], meter: 
   return terms.length > 0 ? { terms, nodes: nodes.filter((n) => used.has(n)) } : undefined;
 }
 
+/**
+ * Preferred terms and record for a ranking, made once per ranking: rankings are
+ * cached per workload (ranking-cache.ts), so the replicas of a workload share
+ * these too and the work per pod does not grow with the number of nodes named.
+ * Frozen, since every pod admitted with this ranking shares them.
+ */
+const preferredInjections = new WeakMap<Ranking, { maxWeight: number; record: InjectionRecord; terms: unknown[] }>();
+const recordTexts = new WeakMap<InjectionRecord, string>();
+
+function preferredInjection(ranking: Ranking, maxWeight: number): { record: InjectionRecord; terms: unknown[] } {
+  const known = preferredInjections.get(ranking);
+  if (known && known.maxWeight === maxWeight) return known;
+  const nodes = withinGrowthBudget(ranking.ranked, preferredTermBytes);
+  const record: InjectionRecord = { v: 2, mode: 'preferred', nodes: nodes.map((r) => [r.name, weightFor(r.score, maxWeight)]) };
+  const made = { maxWeight, record: deepFreeze(record), terms: deepFreeze(record.nodes.map(([name, weight]) => preferredTerm(name, weight))) };
+  preferredInjections.set(ranking, made);
+  recordTexts.set(record, recordText(record));
+  return made;
+}
+
 /** Why a shortlist was not made (NO_SHORTLIST), or the shortlist and what it adds. */
 type ShortlistInjection = string | { terms: unknown[]; hostnames: string[]; fallbacks: number; preferred: ScoredNode[] };
 
@@ -288,10 +309,10 @@ export function decidePodMutation(input: MutationInput, ctx: MutationContext): D
       record = { v: 2, mode: 'required', nodes: weighted(pairs.nodes) };
       [mutated, reason] = [MUTATED.REQUIRED, `required one of ${pairs.nodes.length} node(s) holding the pod's images`];
     } else {
-      const nodes = withinGrowthBudget(ranking.ranked, preferredTermBytes);
-      record = { v: 2, mode: 'preferred', nodes: weighted(nodes) };
-      newPreferred = record.nodes.map(([name, weight]) => preferredTerm(name, weight));
-      reason = `preferred ${nodes.length} node(s) holding the pod's images`;
+      const made = preferredInjection(ranking, maxWeight);
+      record = made.record;
+      newPreferred = made.terms;
+      reason = `preferred ${made.record.nodes.length} node(s) holding the pod's images`;
       if (mode === 'required') {
         mutated = MUTATED.REQUIRED_FELL_BACK;
         reason += " (required mode fell back: no holder satisfies the pod's own required terms, or requiring would multiply them)";
@@ -311,7 +332,7 @@ export function decidePodMutation(input: MutationInput, ctx: MutationContext): D
       newPreferred,
       required,
       userHasRequired: parts.required !== null,
-      recordText: record ? recordText(record) : undefined,
+      recordText: record ? (recordTexts.get(record) ?? recordText(record)) : undefined,
       previousRecord,
     });
   } catch (err) {
