@@ -374,7 +374,15 @@ describe('e2e: image cache warming', function () {
     await new Promise((r) => setTimeout(r, 500));
     const leader = byIdentity.get(await leaderName())!;
     const recorded0 = await metric(leader, 'image_locality_warm_demand_total', { result: 'recorded' });
-    const pod = await createPod(kc, makePod(name, ns, [image]), true);
+    // No node has room for it, so the stored pod stays unbound for as long as the
+    // controller needs to see it (demand comes from pending pods only); resources do
+    // not count for eligibility, so every pool node is still a target.
+    const pendingPod = () => {
+      const p = makePod(name, ns, [image]);
+      p.spec!.containers[0]!.resources = { requests: { cpu: '1000' } };
+      return p;
+    };
+    const pod = await createPod(kc, pendingPod(), true);
     expect(pod.metadata?.name).to.equal(name);
     // Each webhook replica's own record of the decision: the dry run was asked of both.
     for (const [i, webhook] of webhooks.entries()) {
@@ -390,7 +398,7 @@ describe('e2e: image cache warming', function () {
       }).items.filter((c) => c.spec.images.includes(image));
     expect(await cachesWith()).to.have.length(0);
     // The control: the same pod, stored, is demand for this cold image.
-    await createPod(kc, makePod(name, ns, [image]));
+    await createPod(kc, pendingPod());
     await eventually('the stored pod to be recorded and warmed', async () => ((await cachesWith()).length === 1 && prePullsOf(image).length > 0 ? true : undefined), 30_000);
     expect(await metric(leader, 'image_locality_warm_demand_total', { result: 'recorded' }), 'demand recorded by the leader').to.equal(recorded0 + 1);
   });
