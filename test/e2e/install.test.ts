@@ -38,7 +38,12 @@ import { containerdImage } from '../support/objects.js';
 const NS = 'image-locality';
 const IMAGE = 'registry.example/app:1.0';
 // Short lifetimes so that leaf renewals and a whole CA rotation happen in the test.
-const SHORT = ['--cert-validity-seconds', '12', '--ca-validity-seconds', '36', '--ca-rotation-step-seconds', '3', '--cert-check-seconds', '1'];
+// The replica the apiserver calls checks half as often as the other, so the other
+// usually takes each step and the called one must catch up: what the two-step
+// rotation is for.
+const SHORT = ['--cert-validity-seconds', '12', '--ca-validity-seconds', '36', '--ca-rotation-step-seconds', '4'];
+const CALLED_CHECK = ['--cert-check-seconds', '2'];
+const OTHER_CHECK = ['--cert-check-seconds', '1'];
 
 function fromBase64(value: string | undefined): string {
   return Buffer.from(value ?? '', 'base64').toString('utf8');
@@ -215,8 +220,8 @@ describe('e2e: kubectl apply -k webhook-config (self-managed certificates, renew
     await core().deleteNamespacedSecret({ name: 'image-locality-tls', namespace: NS });
     const saConfig = await serviceAccountKubeconfig(cp, kc, NS, 'image-locality', work);
     replicas = [
-      startSelfManagedWebhook({ kubeconfigPath: saConfig, port, namespace: NS, extraArgs: SHORT }),
-      startSelfManagedWebhook({ kubeconfigPath: saConfig, port: await freePort(), namespace: NS, extraArgs: SHORT }),
+      startSelfManagedWebhook({ kubeconfigPath: saConfig, port, namespace: NS, extraArgs: [...SHORT, ...CALLED_CHECK] }),
+      startSelfManagedWebhook({ kubeconfigPath: saConfig, port: await freePort(), namespace: NS, extraArgs: [...SHORT, ...OTHER_CHECK] }),
     ];
     await Promise.all(replicas.map((r) => r.waitReady()));
     const firstCa = certsIn(fromBase64((await secret()).data?.['ca.crt']))[0];
