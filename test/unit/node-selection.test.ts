@@ -4,6 +4,7 @@ import {
   placementConstraintsOf,
   podFitsNode,
   toleratesTaints,
+  WorkMeter,
   type Labels,
   type NodeFacts,
 } from '../../src/scheduling/node-selection.js';
@@ -273,5 +274,101 @@ describe('scheduling/node-selection', () => {
     const spec = required({ matchFields: [expr('metadata.name', 'In', ['node-7'])] });
     expect(fits(spec, node({}, [], 'node-7'))).to.equal(true);
     expect(fits(spec, node({ 'metadata.name': 'node-7' }, [], 'node-8'))).to.equal(false);
+  });
+  describe('requirements the scheduler refuses match no node, whatever the node holds', () => {
+    // The apiserver lets these through admission; the scheduler then fails to parse the
+    // term, so it matches nothing. Reading them any other way would name nodes the
+    // scheduler will never use.
+    const refused: Array<[string, V1NodeSelectorRequirement | Record<string, unknown>, Labels]> = [
+      ['In whose values is a one-character string, not a list', { key: 'foo', operator: 'In', values: 'x' }, { foo: 'x' }],
+      ['NotIn with a number among its values', { key: 'foo', operator: 'NotIn', values: [1] }, { foo: '1' }],
+      ['NotIn with no values', { key: 'foo', operator: 'NotIn', values: [] }, { foo: 'x' }],
+      ['DoesNotExist with values', { key: 'foo', operator: 'DoesNotExist', values: ['x'] }, {}],
+      ['Exists with values', { key: 'foo', operator: 'Exists', values: ['x'] }, { foo: 'x' }],
+      ['a key that is a number, even when a label spells it', { key: 7, operator: 'Exists' }, { '7': 'x' }],
+      ['an empty key', { key: '', operator: 'DoesNotExist' }, {}],
+      ['Gt with a bound below the smallest int64', { key: 'n', operator: 'Gt', values: ['-9223372036854775809'] }, { n: '5' }],
+      ['Lt with a bound above the largest int64', { key: 'n', operator: 'Lt', values: ['9223372036854775808'] }, { n: '5' }],
+    ];
+    for (const [what, requirement, labels] of refused) {
+      it(what, () => {
+        expect(fits(required({ matchExpressions: [requirement as V1NodeSelectorRequirement] }), node(labels))).to.equal(false);
+      });
+    }
+
+    it('matchFields on metadata.name with an operator other than In or NotIn', () => {
+      expect(fits(required({ matchFields: [expr('metadata.name', 'Exists', [NODE])] }), node())).to.equal(false);
+      expect(fits(required({ matchFields: [expr('metadata.name', 'Gt', ['1'])] }), node({}, [], '2'))).to.equal(false);
+    });
+
+    it('values: null reads as no values, as the API does', () => {
+      expect(fits(required({ matchExpressions: [{ key: 'foo', operator: 'Exists', values: null as unknown as string[] }] }), node({ foo: '' }))).to.equal(true);
+    });
+  });
+
+  describe('several requirements on one key in one term are ANDed', () => {
+    const cases: Array<[string, V1NodeSelectorRequirement[], string, boolean]> = [
+      ['two In lists: a value in both matches', [expr('k', 'In', ['a', 'b']), expr('k', 'In', ['b', 'c'])], 'b', true],
+      ['two In lists: a value in only one does not', [expr('k', 'In', ['a', 'b']), expr('k', 'In', ['b', 'c'])], 'a', false],
+      ['two Gt bounds: the larger one holds', [expr('k', 'Gt', ['10']), expr('k', 'Gt', ['5'])], '7', false],
+      ['two Gt bounds, larger first or last alike', [expr('k', 'Gt', ['5']), expr('k', 'Gt', ['10'])], '7', false],
+      ['two Gt bounds: above both matches', [expr('k', 'Gt', ['5']), expr('k', 'Gt', ['10'])], '11', true],
+      ['two Lt bounds: the smaller one holds', [expr('k', 'Lt', ['5']), expr('k', 'Lt', ['10'])], '7', false],
+      ['two Lt bounds, smaller first or last alike', [expr('k', 'Lt', ['10']), expr('k', 'Lt', ['5'])], '7', false],
+      ['Gt and Lt together: inside the range matches', [expr('k', 'Gt', ['5']), expr('k', 'Lt', ['10'])], '7', true],
+      ['In and NotIn together: the NotIn value is removed', [expr('k', 'In', ['a', 'b']), expr('k', 'NotIn', ['b'])], 'b', false],
+      ['Exists and DoesNotExist together never match a labelled node', [expr('k', 'Exists'), expr('k', 'DoesNotExist')], 'a', false],
+    ];
+    for (const [what, requirements, value, expected] of cases) {
+      it(what, () => {
+        expect(fits(required({ matchExpressions: requirements }), node({ k: value }))).to.equal(expected);
+      });
+    }
+
+    it('a term naming more keys than the node has labels still lets NotIn keys the node carries pass', () => {
+      // Three rules against one label: the node is judged by walking its own labels.
+      const term = { matchExpressions: [expr('a', 'NotIn', ['2']), expr('b', 'DoesNotExist'), expr('c', 'DoesNotExist')] };
+      expect(fits(required(term), node({ a: '1' }))).to.equal(true);
+      expect(fits(required(term), node({ a: '2' }))).to.equal(false);
+      expect(fits(required(term), node({ b: 'x' }))).to.equal(false);
+      const needs = { matchExpressions: [expr('a', 'Exists'), expr('b', 'Exists'), expr('c', 'NotIn', ['x'])] };
+      expect(fits(required(needs), node({ a: '1' })), 'b is required but absent').to.equal(false);
+    });
+  });
+
+  describe('malformed node and toleration fields are never coerced to strings', () => {
+    const keyed: V1Taint = { key: 'k', effect: 'NoSchedule' };
+    it('a toleration field given as null reads as empty, as the API does', () => {
+      expect(toleratesTaints([{ key: 'k', operator: 'Equal', value: null, effect: null }], [keyed])).to.equal(true);
+    });
+    const malformed: Array<[string, Record<string, unknown>, V1Taint]> = [
+      ['a number value does not equal its digits', { key: 'k', operator: 'Equal', value: 5 }, { key: 'k', value: '5', effect: 'NoSchedule' }],
+      ['a number value is not read as the word undefined', { key: 'k', operator: 'Equal', value: 5 }, { key: 'k', value: 'undefined', effect: 'NoSchedule' }],
+      ['a number key does not equal its digits', { key: 5, operator: 'Exists' }, { key: '5', effect: 'NoSchedule' }],
+      ['a number key is not read as the word undefined', { key: 5, operator: 'Exists' }, { key: 'undefined', effect: 'NoSchedule' }],
+      ['a number effect is not read as the word undefined', { operator: 'Exists', effect: 5 }, { key: 'k', effect: 'NoSchedule' }],
+      ['an unknown operator tolerates nothing', { key: 'k', operator: 'Matches' }, keyed],
+    ];
+    for (const [what, toleration, taint] of malformed) {
+      it(what, () => {
+        expect(toleratesTaints([toleration], [taint])).to.equal(false);
+      });
+    }
+
+    it('a node label whose value is not a string counts as absent', () => {
+      const odd = { k: 5 } as unknown as Labels;
+      expect(fits(required({ matchExpressions: [expr('k', 'DoesNotExist')] }), node(odd))).to.equal(true);
+      expect(fits(required({ matchExpressions: [expr('k', 'Exists')] }), node(odd))).to.equal(false);
+    });
+  });
+
+  describe('WorkMeter', () => {
+    it('is exhausted only once more than its budget is spent', () => {
+      const meter = new WorkMeter(3);
+      meter.spend(3);
+      expect(meter.exhausted).to.equal(false);
+      meter.spend(1);
+      expect(meter.exhausted).to.equal(true);
+    });
   });
 });
