@@ -1,0 +1,118 @@
+// Placement at 1,000 nodes on the real kube-scheduler with its default
+// configuration: there it scores only a sample of the nodes (420 of 1,000), so
+// preferences toward 3 holders are often never looked at. The shortlist mode must
+// still put the pods on the holders, and never leave a pod unschedulable that the
+// scheduler would have placed: not when the holders are full, nor when they are
+// deleted or cordoned after the pod was admitted.
+import { expect } from 'chai';
+import type { V1Pod } from '@kubernetes/client-node';
+import { printTailOnFailure, startE2E, stopE2E, type E2E } from './support/harness.js';
+import { createPod } from './support/cluster-objects.js';
+import { waitForBinding } from './support/placement.js';
+import {
+  createScaleNamespaces,
+  createScaleNodes,
+  formatScaleTable,
+  gatedPod,
+  holderIndices,
+  inParallel,
+  ownedPod,
+  patchNode,
+  runScaleArms,
+  scaleNodeName,
+  setHolders,
+  shortlistOf,
+  ungate,
+  useMode,
+  waitForHolders,
+  SCALE_POD_COUNT,
+  SCALE_SCENARIO,
+  type ScaleNamespaces,
+} from './support/scale-placement.js';
+
+const RUN = 'sp';
+const NODES = 1000;
+
+describe('e2e: placement at 1,000 nodes with the default scheduler configuration', function () {
+  this.timeout(300_000);
+  let env: E2E | undefined;
+  let ns: ScaleNamespaces;
+  const holderIdx = holderIndices(NODES);
+  const holders = holderIdx.map((i) => scaleNodeName(RUN, i));
+
+  before(async function () {
+    this.timeout(60 * 60_000); // the first run may build the control plane binaries
+    env = await startE2E('scale-placement');
+    const t0 = Date.now();
+    await createScaleNodes(env.kc, RUN, 0, NODES);
+    await setHolders(env.kc, RUN, [], holderIdx);
+    ns = await createScaleNamespaces(env.kc, RUN);
+    await waitForHolders(env.kc, ns.webhook, holders);
+    console.log(`      ${NODES} nodes created and seen by the webhook after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  });
+
+  afterEach(function () {
+    printTailOnFailure(this, () => env);
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await stopE2E(env);
+  });
+
+  it('shortlist mode puts at least 95% of 30 pods on the 3 holders; baseline and preferred mode measured in the same run', async () => {
+    const result = await runScaleArms(env!.kc, ns, NODES, holders, ['baseline', 'preferred', 'shortlist'], (l) => console.log(`      ${l}`));
+    console.log('\n' + formatScaleTable([result]).replace(/^/gm, '      ') + '\n');
+    for (const arm of result.arms) expect(arm.pods, `${arm.kind} pods bound`).to.equal(SCALE_POD_COUNT);
+    const shortlist = result.arms.find((a) => a.kind === 'shortlist')!;
+    expect(shortlist.shortlisted, 'pods carrying a shortlist').to.equal(SCALE_POD_COUNT);
+    expect(shortlist.onWarm / shortlist.pods, 'shortlist share on holders').to.be.at.least(0.95);
+    expect(result.arms.find((a) => a.kind === 'baseline')!.onWarm, 'baseline must not look steered').to.be.below(SCALE_POD_COUNT);
+  });
+
+  describe('never unschedulable (shortlist mode)', () => {
+    before(async () => {
+      await useMode(env!.kc, 'shortlist', ns.webhook, ns.webhookOwner);
+    });
+
+    it('holders with room for 2 pods each: 6 pods on them, the other 24 on named fallbacks, none Pending', async () => {
+      // 250m cpu of allocatable fits two pods of 100m.
+      for (const name of holders) await patchNode(env!.kc, name, { status: { allocatable: { cpu: '250m', memory: '32Gi', pods: '110' } } });
+      try {
+        const names = Array.from({ length: SCALE_POD_COUNT }, (_, i) => `full-${i + 1}`);
+        await inParallel(names, 4, (name) => createPod(env!.kc, ownedPod(SCALE_SCENARIO, name, ns.webhook, ns.webhookOwner)));
+        const bound = [...(await waitForBinding(env!.kc, names.map((name) => ({ namespace: ns.webhook, name })), 120_000)).values()];
+        expect(bound.filter((p) => holders.includes(p.spec!.nodeName!))).to.have.length(6);
+        for (const pod of bound) expect(shortlistOf(pod), pod.metadata!.name).to.include(pod.spec!.nodeName!);
+      } finally {
+        await env!.core.deleteCollectionNamespacedPod({ namespace: ns.webhook, gracePeriodSeconds: 0 });
+        for (const name of holders) await patchNode(env!.kc, name, { status: { allocatable: { cpu: '8', memory: '32Gi', pods: '110' } } });
+      }
+    });
+
+    it('holders deleted or cordoned after the pods were admitted: every pod still binds, on a named fallback', async () => {
+      const names = Array.from({ length: 10 }, (_, i) => `gone-${i + 1}`);
+      const admitted: V1Pod[] = [];
+      await inParallel(names, 4, async (name) => admitted.push(await createPod(env!.kc, gatedPod(name, ns.webhook, ns.webhookOwner))));
+      for (const pod of admitted) expect(shortlistOf(pod), 'shortlist names the holders').to.include.members(holders);
+      // Two holders go away, the third is cordoned; then the pods may be scheduled.
+      await env!.core.deleteNode({ name: holders[0]! });
+      await env!.core.deleteNode({ name: holders[1]! });
+      await patchNode(env!.kc, holders[2]!, { spec: { unschedulable: true } });
+      try {
+        await ungate(env!.kc, ns.webhook, names);
+        const bound = [...(await waitForBinding(env!.kc, names.map((name) => ({ namespace: ns.webhook, name })), 120_000)).values()];
+        for (const pod of bound) {
+          expect(holders, pod.metadata!.name).to.not.include(pod.spec!.nodeName);
+          expect(shortlistOf(pod), pod.metadata!.name).to.include(pod.spec!.nodeName!);
+        }
+      } finally {
+        await env!.core.deleteCollectionNamespacedPod({ namespace: ns.webhook, gracePeriodSeconds: 0 });
+        await createScaleNodes(env!.kc, RUN, holderIdx[0]!, holderIdx[0]! + 1);
+        await createScaleNodes(env!.kc, RUN, holderIdx[1]!, holderIdx[1]! + 1);
+        await patchNode(env!.kc, holders[2]!, { spec: { unschedulable: false } });
+        await setHolders(env!.kc, RUN, [], holderIdx);
+      }
+    });
+  });
+});
