@@ -10,6 +10,7 @@ import {
 } from '../policy/policy.js';
 import { indexImages, indexNodes, policyReloadsTotal } from '../server/metrics.js';
 import { ImageIndex } from './image-index.js';
+import { parseReleasedOwners } from './released-owners.js';
 
 /**
  * Everything admission reads, in memory: the image index, which namespaces opted in,
@@ -19,6 +20,8 @@ export class ClusterState {
   readonly index = new ImageIndex();
   private readonly enabledNamespaces = new Set<string>();
   private currentPolicy: CompiledPolicy = DEFAULT_COMPILED_POLICY;
+  /** Owner uid -> until (ms): shortlist mode gives these owners' pods preferences only. */
+  private releasedOwners = new Map<string, number>();
 
   constructor(readonly ownNamespace: string) {}
 
@@ -66,6 +69,16 @@ export class ClusterState {
     log.info({ source: 'defaults' }, 'policy ConfigMap removed; defaults apply');
   }
 
+  /** The released-owners ConfigMap's data changed (undefined: it was deleted). */
+  setReleasedOwners(data: unknown): void {
+    this.releasedOwners = parseReleasedOwners(data, Date.now());
+  }
+
+  releasedOwner(uid: string): boolean {
+    const until = this.releasedOwners.get(uid);
+    return until !== undefined && until > Date.now();
+  }
+
   updateGauges(): void {
     indexImages.set(this.index.imageCount);
     indexNodes.set(this.index.nodeCount);
@@ -77,6 +90,7 @@ export class ClusterState {
       policy: this.currentPolicy,
       namespaceEnabled: (ns) => this.enabledNamespaces.has(ns),
       ownNamespace: this.ownNamespace,
+      releasedOwner: (uid) => this.releasedOwner(uid),
     };
   }
 }

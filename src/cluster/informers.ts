@@ -7,6 +7,7 @@
 import type { KubeConfig, KubernetesObject, V1ConfigMap, V1Namespace, V1Node } from '@kubernetes/client-node';
 import { log } from '../log.js';
 import { POLICY_CONFIGMAP_NAME, parsePolicyConfigMap } from '../policy/policy.js';
+import { RELEASED_CONFIGMAP_NAME } from './released-owners.js';
 import { kubeTransport } from './api-transport.js';
 import type { ClusterState } from './cluster-state.js';
 import { informerFailuresTotal, informerListsTotal } from './informer-metrics.js';
@@ -150,8 +151,8 @@ interface WatchHealth {
 }
 
 /**
- * Keeps a ClusterState current from the API server: nodes, namespaces and the
- * policy ConfigMap. Admission reads only the state, never the API server.
+ * Keeps a ClusterState current from the API server: nodes, namespaces, the
+ * policy ConfigMap and the owners released from shortlists (a ConfigMap). Admission reads only the state, never the API server.
  */
 export class ClusterWatcher {
   private readonly watches: WatchHealth[];
@@ -208,6 +209,25 @@ export class ClusterWatcher {
             },
             remove: (key) => {
               if (key === `${ns}/${POLICY_CONFIGMAP_NAME}`) state.resetPolicy();
+            },
+          },
+        },
+        timings,
+        observer,
+      ),
+      new ListWatch(
+        transport,
+        {
+          what: 'released owners',
+          path: `/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps`,
+          fieldSelector: `metadata.name=${RELEASED_CONFIGMAP_NAME}`,
+          handlers: {
+            upsert: (object) => {
+              const cm = object as V1ConfigMap;
+              if (cm.metadata?.name === RELEASED_CONFIGMAP_NAME) state.setReleasedOwners(cm.data);
+            },
+            remove: (key) => {
+              if (key === `${ns}/${RELEASED_CONFIGMAP_NAME}`) state.setReleasedOwners(undefined);
             },
           },
         },

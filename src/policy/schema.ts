@@ -14,6 +14,8 @@ export interface Policy {
     minScore: number;
     /** Shortlist mode: nodes named in the required hostname expression, holders included. */
     shortlistSize: number;
+    /** Shortlist mode: how long a shortlisted pod may stay unschedulable before the controller releases it. */
+    releaseAfterSeconds: number;
   };
   images: {
     include: string[];
@@ -74,6 +76,7 @@ export const NUMBER_SPECS = {
   // The scheduler scores every feasible node when it finds no more than 100 (its
   // floor at every cluster size), so a shortlist beyond 100 could be cut short.
   'affinity.shortlistSize': { integer: true, min: 10, max: 100 },
+  'affinity.releaseAfterSeconds': { integer: true, min: 5, max: 3600 },
   'warm.minNodes': { integer: true, min: 0, max: 1000 },
   'warm.maxConcurrentPullsPerNode': { integer: true, min: 1, max: 100 },
   'warm.maxConcurrentPulls': { integer: true, min: 1, max: 10000 },
@@ -89,7 +92,7 @@ export function deepFreeze<T>(value: T): T {
 }
 
 export const DEFAULT_POLICY: Readonly<Policy> = deepFreeze({
-  affinity: { mode: 'preferred', weight: 80, maxNodes: 20, minScore: 0.5, shortlistSize: 100 },
+  affinity: { mode: 'preferred', weight: 80, maxNodes: 20, minScore: 0.5, shortlistSize: 100, releaseAfterSeconds: 60 },
   images: { include: ['**'], exclude: [] },
   namespaces: { exclude: [] },
   warm: { minNodes: 0, maxConcurrentPullsPerNode: 2, maxConcurrentPulls: 10, pullTimeoutSeconds: 1800 },

@@ -206,6 +206,7 @@ export function validatePolicyValue(value: unknown, errors: ErrorList): Policy {
     maxNodes: a.number('maxNodes', d.affinity.maxNodes),
     minScore: a.number('minScore', d.affinity.minScore),
     shortlistSize: a.number('shortlistSize', d.affinity.shortlistSize),
+    releaseAfterSeconds: a.number('releaseAfterSeconds', d.affinity.releaseAfterSeconds),
   };
   a.finish();
 

@@ -9,6 +9,10 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { printTailOnFailure, startE2E, stopE2E, type E2E } from './support/harness.js';
 import { createPod } from './support/cluster-objects.js';
 import { waitForBinding } from './support/placement.js';
+import { ShortlistReleaser } from '../../src/release/releaser.js';
+import { RELEASED_CONFIGMAP_NAME } from '../../src/cluster/released-owners.js';
+import { injectionAnnotation, POLICY_NAMESPACE } from './support/harness.js';
+import { eventually } from './support/cluster-objects.js';
 import {
   createScaleNamespaces,
   createScaleNodes,
@@ -112,6 +116,50 @@ describe('e2e: placement at 1,000 nodes with the default scheduler configuration
         await createScaleNodes(env!.kc, RUN, holderIdx[1]!, holderIdx[1]! + 1);
         await patchNode(env!.kc, holders[2]!, { spec: { unschedulable: false } });
         await setHolders(env!.kc, RUN, [], holderIdx);
+      }
+    });
+
+    it('every named node full: the controller releases the stranded pods, and their replacements bind elsewhere with preferences only', async function () {
+      this.timeout(240_000);
+      const kc = env!.kc;
+      await useMode(kc, 'shortlist', ns.webhook, ns.webhookOwner, '  releaseAfterSeconds: 5\n');
+      const names = Array.from({ length: 6 }, (_, i) => `stranded-${i + 1}`);
+      const admitted: V1Pod[] = [];
+      await inParallel(names, 4, async (name) => admitted.push(await createPod(kc, gatedPod(name, ns.webhook, ns.webhookOwner))));
+      const named = shortlistOf(admitted[0]!);
+      expect(named, 'the shortlist').to.have.length(100);
+      // Every named node is full: no allocatable cpu left for a 100m pod.
+      await inParallel(named, 8, (name) => patchNode(kc, name, { status: { allocatable: { cpu: '0', memory: '32Gi', pods: '110' } } }));
+      // What the controller runs, against the same API server.
+      const releaser = new ShortlistReleaser(kc, { namespace: POLICY_NAMESPACE, afterSeconds: () => 5, intervalMs: 1000, settleMs: 1000 });
+      releaser.start();
+      try {
+        await ungate(kc, ns.webhook, names);
+        // The test plays the ReplicaSet controller: each deleted pod is replaced.
+        const replacements: string[] = [];
+        await eventually(
+          'every stranded pod to be released and replaced',
+          async () => {
+            const left = new Set((await env!.core.listNamespacedPod({ namespace: ns.webhook })).items.map((p) => p.metadata!.name!));
+            for (const name of names) {
+              if (left.has(name) || replacements.includes(`${name}-r`)) continue;
+              const replacement = await createPod(kc, ownedPod(SCALE_SCENARIO, `${name}-r`, ns.webhook, ns.webhookOwner));
+              expect(shortlistOf(replacement), 'a replacement gets no shortlist').to.deep.equal([]);
+              expect(injectionAnnotation(replacement), 'a replacement is still steered by preferences').to.be.a('string');
+              replacements.push(`${name}-r`);
+            }
+            return replacements.length === names.length ? true : undefined;
+          },
+          120_000,
+          500,
+        );
+        const bound = [...(await waitForBinding(kc, replacements.map((name) => ({ namespace: ns.webhook, name })), 120_000)).values()];
+        for (const pod of bound) expect(named, pod.metadata!.name).to.not.include(pod.spec!.nodeName);
+      } finally {
+        await releaser.stop();
+        await env!.core.deleteCollectionNamespacedPod({ namespace: ns.webhook, gracePeriodSeconds: 0 });
+        await env!.core.deleteNamespacedConfigMap({ name: RELEASED_CONFIGMAP_NAME, namespace: POLICY_NAMESPACE }).catch(() => undefined);
+        await inParallel(named, 8, (name) => patchNode(kc, name, { status: { allocatable: { cpu: '8', memory: '32Gi', pods: '110' } } }));
       }
     });
   });

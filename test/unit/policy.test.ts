@@ -65,7 +65,7 @@ describe('policy', () => {
   describe('defaults', () => {
     it('has the documented default values', () => {
       expect(DEFAULT_POLICY).to.deep.equal({
-        affinity: { mode: 'preferred', weight: 80, maxNodes: 20, minScore: 0.5, shortlistSize: 100 },
+        affinity: { mode: 'preferred', weight: 80, maxNodes: 20, minScore: 0.5, shortlistSize: 100, releaseAfterSeconds: 60 },
         images: { include: ['**'], exclude: [] },
         namespaces: { exclude: [] },
         warm: { minNodes: 0, maxConcurrentPullsPerNode: 2, maxConcurrentPulls: 10, pullTimeoutSeconds: 1800 },
@@ -135,7 +135,7 @@ describe('policy', () => {
   describe('fields', () => {
     it('reads every field of a complete document', () => {
       const doc: Policy = {
-        affinity: { mode: 'required', weight: 55, maxNodes: 7, minScore: 0.25, shortlistSize: 40 },
+        affinity: { mode: 'required', weight: 55, maxNodes: 7, minScore: 0.25, shortlistSize: 40, releaseAfterSeconds: 30 },
         images: { include: ['ghcr.io/**', 'docker.io/library/*'], exclude: ['ghcr.io/org/big:*'] },
         namespaces: { exclude: ['batch', 'team-*'] },
         warm: { minNodes: 3, maxConcurrentPullsPerNode: 4, maxConcurrentPulls: 40, pullTimeoutSeconds: 600 },
@@ -165,7 +165,7 @@ warm:
   pullTimeoutSeconds: 86400
 `),
       );
-      expect(p.policy.affinity).to.deep.equal({ mode: 'off', weight: 100, maxNodes: 1000, minScore: 1, shortlistSize: 100 });
+      expect(p.policy.affinity).to.deep.equal({ mode: 'off', weight: 100, maxNodes: 1000, minScore: 1, shortlistSize: 100, releaseAfterSeconds: 60 });
       expect(p.policy.images.exclude).to.deep.equal(['docker.io/library/busybox']);
       expect(p.policy.warm.pullTimeoutSeconds).to.equal(86400);
     });
@@ -187,6 +187,7 @@ warm:
       ['affinity.maxNodes', 1, 1000, true],
       ['affinity.minScore', 0, 1, false],
       ['affinity.shortlistSize', 10, 100, true],
+      ['affinity.releaseAfterSeconds', 5, 3600, true],
       ['warm.minNodes', 0, 1000, true],
       ['warm.maxConcurrentPullsPerNode', 1, 100, true],
       ['warm.maxConcurrentPulls', 1, 10000, true],
@@ -254,7 +255,7 @@ warm:
 
     it('rejects a section that is not a mapping', () => {
       const m = errorAt(yaml('affinity: preferred\n'), 'affinity');
-      expect(m).to.contain('must be a mapping').and.to.contain('mode, weight, maxNodes, minScore, shortlistSize').and.to.contain('a string ("preferred")');
+      expect(m).to.contain('must be a mapping').and.to.contain('mode, weight, maxNodes, minScore, shortlistSize, releaseAfterSeconds').and.to.contain('a string ("preferred")');
       expect(errorAt(yaml('images: ["**"]\n'), 'images')).to.contain('got a list');
     });
 
@@ -274,7 +275,7 @@ warm:
       it('names the full path, suggests the close key and lists the allowed ones', () => {
         const m = errorAt(yaml('affinity:\n  wieght: 10\n'), 'affinity.wieght');
         expect(m).to.contain("unknown key 'affinity.wieght'").and.to.contain("did you mean 'affinity.weight'?");
-        expect(m).to.contain('allowed keys in affinity: mode, weight, maxNodes, minScore, shortlistSize');
+        expect(m).to.contain('allowed keys in affinity: mode, weight, maxNodes, minScore, shortlistSize, releaseAfterSeconds');
       });
 
       it('suggests camelCase for snake_case and other casing', () => {
@@ -840,7 +841,7 @@ data:
 
   describe('compilePolicy', () => {
     const custom = (): Policy => ({
-      affinity: { mode: 'required', weight: 10, maxNodes: 3, minScore: 0.9, shortlistSize: 100 },
+      affinity: { mode: 'required', weight: 10, maxNodes: 3, minScore: 0.9, shortlistSize: 100, releaseAfterSeconds: 60 },
       images: { include: ['ghcr.io/**'], exclude: [] },
       namespaces: { exclude: ['batch'] },
       warm: { ...DEFAULT_POLICY.warm },
