@@ -136,23 +136,25 @@ describe('e2e: placement at 1,000 nodes with the default scheduler configuration
       try {
         await ungate(kc, ns.webhook, names);
         // The test plays the ReplicaSet controller: each deleted pod is replaced.
-        const replacements: string[] = [];
+        const replaced = new Map<string, V1Pod>();
         await eventually(
           'every stranded pod to be released and replaced',
           async () => {
             const left = new Set((await env!.core.listNamespacedPod({ namespace: ns.webhook })).items.map((p) => p.metadata!.name!));
             for (const name of names) {
-              if (left.has(name) || replacements.includes(`${name}-r`)) continue;
-              const replacement = await createPod(kc, ownedPod(SCALE_SCENARIO, `${name}-r`, ns.webhook, ns.webhookOwner));
-              expect(shortlistOf(replacement), 'a replacement gets no shortlist').to.deep.equal([]);
-              expect(injectionAnnotation(replacement), 'a replacement is still steered by preferences').to.be.a('string');
-              replacements.push(`${name}-r`);
+              if (left.has(name) || replaced.has(name)) continue;
+              replaced.set(name, await createPod(kc, ownedPod(SCALE_SCENARIO, `${name}-r`, ns.webhook, ns.webhookOwner)));
             }
-            return replacements.length === names.length ? true : undefined;
+            return replaced.size === names.length ? true : undefined;
           },
           120_000,
           500,
         );
+        for (const replacement of replaced.values()) {
+          expect(shortlistOf(replacement), `${replacement.metadata!.name} gets no shortlist`).to.deep.equal([]);
+          expect(injectionAnnotation(replacement), `${replacement.metadata!.name} is still steered by preferences`).to.be.a('string');
+        }
+        const replacements = [...replaced.values()].map((p) => p.metadata!.name!);
         const bound = [...(await waitForBinding(kc, replacements.map((name) => ({ namespace: ns.webhook, name })), 120_000)).values()];
         for (const pod of bound) expect(named, pod.metadata!.name).to.not.include(pod.spec!.nodeName);
       } finally {
