@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { ClusterState } from '../cluster/cluster-state.js';
 import { log } from '../log.js';
+import { ShortlistReleaser } from '../release/releaser.js';
 import type { BackoffOptions } from './backoff.js';
 import { WarmController } from './controller.js';
 import { DemandRecorder } from './demand-recorder.js';
@@ -43,6 +44,7 @@ export class Warming {
   private readonly demand: DemandRecorder;
   private readonly controller: WarmController;
   private readonly elector: LeaderElector;
+  private readonly releaser: ShortlistReleaser;
 
   constructor(options: WarmingOptions) {
     this.caches = new ImageCacheWatch(options.kc, options.state);
@@ -63,6 +65,11 @@ export class Warming {
       ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}),
       ...(options.backoff ? { backoff: options.backoff } : {}),
     });
+    // Shortlist mode's guarantee runs beside warming, under the same leadership.
+    this.releaser = new ShortlistReleaser(options.kc, {
+      namespace: options.namespace,
+      afterSeconds: () => options.state.policy().policy.affinity.releaseAfterSeconds,
+    });
     const identity = options.identity ?? process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`;
     this.elector = new LeaderElector({
       kubeConfig: options.kc,
@@ -75,9 +82,11 @@ export class Warming {
       onStartedLeading: async (signal) => {
         isLeader.set(1);
         await this.demand.start();
+        this.releaser.start();
         try {
           await this.controller.run(signal);
         } finally {
+          await this.releaser.stop();
           await this.demand.stop();
         }
       },
@@ -96,6 +105,7 @@ export class Warming {
   async stop(): Promise<void> {
     await this.elector.stop({ release: true });
     await this.controller.stop();
+    await this.releaser.stop();
     await this.demand.stop();
     await this.caches.stop();
   }

@@ -13,6 +13,7 @@ import { ShortlistReleaser } from '../../src/release/releaser.js';
 import { RELEASED_CONFIGMAP_NAME } from '../../src/cluster/released-owners.js';
 import { injectionAnnotation, POLICY_NAMESPACE } from './support/harness.js';
 import { eventually } from './support/cluster-objects.js';
+import { CONTROLLER_USER, impersonatingClient, installShippedSecurity } from './support/shipped-security.js';
 import {
   createScaleNamespaces,
   createScaleNodes,
@@ -130,8 +131,10 @@ describe('e2e: placement at 1,000 nodes with the default scheduler configuration
       expect(named, 'the shortlist').to.have.length(100);
       // Every named node is full: no allocatable cpu left for a 100m pod.
       await inParallel(named, 8, (name) => patchNode(kc, name, { status: { allocatable: { cpu: '0', memory: '32Gi', pods: '110' } } }));
-      // What the controller runs, against the same API server.
-      const releaser = new ShortlistReleaser(kc, { namespace: POLICY_NAMESPACE, afterSeconds: () => 5, intervalMs: 1000, settleMs: 1000 });
+      // What the controller runs, as the controller's service account under the shipped RBAC.
+      await installShippedSecurity(kc, { helperImage: 'registry.k8s.io/pause:3.10' });
+      const asController = await impersonatingClient(env!.cp.kubeconfigPath, CONTROLLER_USER);
+      const releaser = new ShortlistReleaser(asController, { namespace: POLICY_NAMESPACE, afterSeconds: () => 5, intervalMs: 1000, settleMs: 1000 });
       releaser.start();
       try {
         await ungate(kc, ns.webhook, names);
