@@ -5,7 +5,7 @@
 // scheduler would have placed: not when the holders are full, nor when they are
 // deleted or cordoned after the pod was admitted.
 import { expect } from 'chai';
-import type { V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { printTailOnFailure, startE2E, stopE2E, type E2E } from './support/harness.js';
 import { createPod } from './support/cluster-objects.js';
 import { waitForBinding } from './support/placement.js';
@@ -165,6 +165,41 @@ describe('e2e: placement at 1,000 nodes with the default scheduler configuration
         await env!.core.deleteCollectionNamespacedPod({ namespace: ns.webhook, gracePeriodSeconds: 0 });
         await env!.core.deleteNamespacedConfigMap({ name: RELEASED_CONFIGMAP_NAME, namespace: POLICY_NAMESPACE }).catch(() => undefined);
         await inParallel(named, 8, (name) => patchNode(kc, name, { status: { allocatable: { cpu: '8', memory: '32Gi', pods: '110' } } }));
+      }
+    });
+
+    it("the controller's pod fence lets it delete unbound shortlisted pods of a ReplicaSet, and no other pod", async () => {
+      const kc = env!.kc;
+      await installShippedSecurity(kc, { helperImage: 'registry.k8s.io/pause:3.10' });
+      const asController = (await impersonatingClient(env!.cp.kubeconfigPath, CONTROLLER_USER)).makeApiClient(CoreV1Api);
+      const shortlisted = await createPod(kc, gatedPod('fence-shortlisted', ns.webhook, ns.webhookOwner));
+      expect(shortlistOf(shortlisted)).to.have.length(100);
+      const bare = gatedPod('fence-bare', ns.webhook, ns.webhookOwner);
+      delete bare.metadata!.ownerReferences;
+      await createPod(kc, bare);
+      // Bound pods are left alone by the webhook; this one copies the injection record by hand.
+      const bound = ownedPod(SCALE_SCENARIO, 'fence-bound', ns.webhook, ns.webhookOwner);
+      bound.spec!.nodeName = scaleNodeName(RUN, 5);
+      bound.metadata!.annotations = { 'image-locality.dev/injected': shortlisted.metadata!.annotations!['image-locality.dev/injected']! };
+      await createPod(kc, bound);
+      try {
+        // A new ValidatingAdmissionPolicy takes effect within moments; wait for it with dry runs.
+        await eventually(
+          'the pod fence to be in force',
+          async () => asController.deleteNamespacedPod({ name: 'fence-bare', namespace: ns.webhook, dryRun: 'All' }).then(() => undefined, () => true),
+          30_000,
+          250,
+        );
+        for (const name of ['fence-bare', 'fence-bound']) {
+          const denied = await asController.deleteNamespacedPod({ name, namespace: ns.webhook }).then(
+            () => undefined,
+            (err: { code?: number }) => err.code,
+          );
+          expect(denied, `deleting ${name} as the controller`).to.be.oneOf([403, 422]);
+        }
+        await asController.deleteNamespacedPod({ name: 'fence-shortlisted', namespace: ns.webhook });
+      } finally {
+        await env!.core.deleteCollectionNamespacedPod({ namespace: ns.webhook, gracePeriodSeconds: 0 });
       }
     });
   });
