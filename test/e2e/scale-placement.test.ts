@@ -78,6 +78,8 @@ describe('e2e: placement at 1,000 nodes with the default scheduler configuration
   describe('never unschedulable (shortlist mode)', () => {
     before(async () => {
       await useMode(env!.kc, 'shortlist', ns.webhook, ns.webhookOwner);
+      // The controller's account and pod fence as shipped, for the release tests below.
+      await installShippedSecurity(env!.kc, { helperImage: 'registry.k8s.io/pause:3.10' });
     });
 
     it('holders with room for 2 pods each: 6 pods on them, the other 24 on named fallbacks, none Pending', async () => {
@@ -132,7 +134,6 @@ describe('e2e: placement at 1,000 nodes with the default scheduler configuration
       // Every named node is full: no allocatable cpu left for a 100m pod.
       await inParallel(named, 8, (name) => patchNode(kc, name, { status: { allocatable: { cpu: '0', memory: '32Gi', pods: '110' } } }));
       // What the controller runs, as the controller's service account under the shipped RBAC.
-      await installShippedSecurity(kc, { helperImage: 'registry.k8s.io/pause:3.10' });
       const asController = await impersonatingClient(env!.cp.kubeconfigPath, CONTROLLER_USER);
       const releaser = new ShortlistReleaser(asController, { namespace: POLICY_NAMESPACE, afterSeconds: () => 5, intervalMs: 1000, settleMs: 1000 });
       releaser.start();
@@ -170,7 +171,6 @@ describe('e2e: placement at 1,000 nodes with the default scheduler configuration
 
     it("the controller's pod fence lets it delete unbound shortlisted pods of a ReplicaSet, and no other pod", async () => {
       const kc = env!.kc;
-      await installShippedSecurity(kc, { helperImage: 'registry.k8s.io/pause:3.10' });
       const asController = (await impersonatingClient(env!.cp.kubeconfigPath, CONTROLLER_USER)).makeApiClient(CoreV1Api);
       const shortlisted = await createPod(kc, gatedPod('fence-shortlisted', ns.webhook, ns.webhookOwner));
       expect(shortlistOf(shortlisted)).to.have.length(100);
