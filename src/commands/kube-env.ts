@@ -43,14 +43,22 @@ export function leaseTimingsFromEnv(env: NodeJS.ProcessEnv = process.env): Lease
 
 export interface WarmTimings {
   resyncMs?: number;
+  demandTtlMs?: number;
 }
 
 /**
  * Warming timings, in seconds in the environment: IMAGE_LOCALITY_RESYNC_SECONDS
  * (how often the controller makes a full pass although nothing changed; default
- * 300). Invalid values are ignored, as for the lease timings.
+ * 300) and IMAGE_LOCALITY_DEMAND_TTL_SECONDS (a demand cache no stored pod asked
+ * for this long is deleted; default 3600). Invalid values are ignored, as for the
+ * lease timings.
  */
 export function warmTimingsFromEnv(env: NodeJS.ProcessEnv = process.env): WarmTimings {
-  const resync = Number(env['IMAGE_LOCALITY_RESYNC_SECONDS']);
-  return Number.isFinite(resync) && resync > 0 ? { resyncMs: resync * 1000 } : {};
+  const seconds = (name: string) => {
+    const value = Number(env[name]);
+    return Number.isFinite(value) && value > 0 ? value * 1000 : undefined;
+  };
+  const resyncMs = seconds('IMAGE_LOCALITY_RESYNC_SECONDS');
+  const demandTtlMs = seconds('IMAGE_LOCALITY_DEMAND_TTL_SECONDS');
+  return { ...(resyncMs !== undefined ? { resyncMs } : {}), ...(demandTtlMs !== undefined ? { demandTtlMs } : {}) };
 }

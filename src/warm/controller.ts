@@ -10,6 +10,7 @@ import type { ClusterState } from '../cluster/cluster-state.js';
 import { DEFAULT_WATCHER_OPTIONS, ResilientInformer } from '../cluster/informers.js';
 import { log } from '../log.js';
 import { markReported, recordFailure, type BackoffOptions, type PullHistory } from './backoff.js';
+import { DEMAND_SOURCE_LABEL, DEMAND_SOURCE_VALUE } from './demand-recorder.js';
 import { targetsForDemand } from './demand-targets.js';
 import { EligibilityCache } from './eligibility.js';
 import { readWarmSpec, type CacheRef, type WarmSpec } from './warm-spec.js';
@@ -46,7 +47,19 @@ export interface WarmControllerOptions {
   backoff?: BackoffOptions;
   /** A pre-pull pod older than its deadline plus this is deleted as failed (its node may be gone). */
   staleGraceMs?: number;
+  /** Demand caches are deleted once no stored pod asked for them for `ttlMs`. */
+  demand?: DemandExpiry;
 }
+
+export interface DemandExpiry {
+  ttlMs: number;
+  /** When a stored pod last asked for the demand cache `namespace/name` this term. */
+  lastDemandAt(key: string): number | undefined;
+  /** The cache was deleted: the next demand must create it again. */
+  forget(key: string): void;
+}
+
+export const DEFAULT_DEMAND_TTL_MS = 3_600_000;
 
 export const DEFAULT_TICK_MS = 1000;
 export const DEFAULT_RESYNC_MS = 5 * 60_000;
@@ -71,6 +84,7 @@ class TermState {
   readonly finishedPods = new Set<string>();
   /** Uids of the pre-pull pods this term created; dropped when the pod is gone. */
   readonly created = new Set<string>();
+  readonly startedAt = Date.now();
   private readonly versions = new Map<string, number>();
   private counter = 0;
 
@@ -194,6 +208,8 @@ export class WarmController {
   private seenGeneration = -1;
   private seenPolicy: unknown;
   private nextDueAt = 0;
+  private demandDueAt = Number.POSITIVE_INFINITY;
+  private readonly deletingCaches = new Set<string>();
   private lastFullAt = 0;
 
   constructor(private readonly options: WarmControllerOptions) {
@@ -326,6 +342,7 @@ export class WarmController {
       }
       this.managed = managed;
       this.collectStalePods(now);
+      this.expireDemandCaches(specs, now);
       const view = new TermView(term);
       const wanted: WantedImage[] = [];
       const refsBySource = new Map<string, CacheRef>();
@@ -502,10 +519,43 @@ export class WarmController {
     return { cache: spec.cache, fingerprint, targets, cached, hasWork };
   }
 
-  /** When the loop must look again although nothing changed: a backoff ends, a pull passes its deadline, a refresh is due. */
+  /**
+   * A demand cache lives while stored pods keep asking for its image: it is
+   * deleted once none did for the TTL, counted from the last demand, its creation,
+   * or the start of this term (a new leader does not know earlier demand, so it
+   * gives every demand cache a full lifetime). Operator-written caches never expire.
+   */
+  private expireDemandCaches(specs: readonly WarmSpec[], now: number): void {
+    const demand = this.options.demand;
+    this.demandDueAt = Number.POSITIVE_INFINITY;
+    if (!demand) return;
+    for (const spec of specs) {
+      const meta = spec.cache.metadata;
+      if (meta?.labels?.[DEMAND_SOURCE_LABEL] !== DEMAND_SOURCE_VALUE) continue;
+      const key = `${spec.ref.namespace}/${spec.ref.name}`;
+      const created = Date.parse(String(meta.creationTimestamp ?? ''));
+      const since = Math.max(this.term.startedAt, Number.isFinite(created) ? created : 0, demand.lastDemandAt(key) ?? 0);
+      if (now - since < demand.ttlMs) {
+        this.demandDueAt = Math.min(this.demandDueAt, since + demand.ttlMs);
+        continue;
+      }
+      if (this.deletingCaches.has(key)) continue;
+      this.deletingCaches.add(key);
+      demand.forget(key);
+      log.info({ component: 'warming', cache: key, idleSeconds: Math.round((now - since) / 1000) }, 'demand cache expired: no pod asked for its image for the TTL');
+      this.custom
+        .deleteNamespacedCustomObject({ group: IMAGECACHE_GROUP, version: IMAGECACHE_VERSION, plural: IMAGECACHE_PLURAL, namespace: spec.ref.namespace, name: spec.ref.name })
+        .catch((err: unknown) => {
+          if ((err as { code?: number }).code !== 404) log.warn({ component: 'warming', cache: key, err: describe(err) }, 'deleting an expired demand cache failed');
+        })
+        .finally(() => this.deletingCaches.delete(key));
+    }
+  }
+
+  /** When the loop must look again although nothing changed: a backoff ends, a pull passes its deadline, a refresh is due, a demand cache expires. */
   private nextDue(now: number): number {
     const term = this.term;
-    let due = Number.POSITIVE_INFINITY;
+    let due = this.demandDueAt;
     for (const h of term.history.values()) if (h.nextAttemptAt > now && h.nextAttemptAt < due) due = h.nextAttemptAt;
     const deadlineMs = this.options.state.policy().policy.warm.pullTimeoutSeconds * 1000 + (this.options.staleGraceMs ?? 60_000);
     for (const p of term.pending.values()) if (p.startedAt + deadlineMs < due) due = p.startedAt + deadlineMs;

@@ -24,6 +24,8 @@ export const UNSCHEDULED_FIELD_SELECTOR = 'spec.nodeName=';
 
 /** How long a recorded demand is not recorded again (the cache it created is doing the work). */
 const RECORDED_TTL_MS = 10 * 60_000;
+/** Last-demand times older than this are forgotten (longer than any sensible demand-cache lifetime). */
+const MAX_DEMAND_MEMORY_MS = 7 * 24 * 3_600_000;
 /** Pods of a burst arrive over a moment; wait this long so they make one decision. */
 const DEFAULT_SETTLE_MS = 300;
 
@@ -42,6 +44,8 @@ export interface DemandRecorderOptions {
 export class DemandRecorder {
   private readonly coalescer: DemandCoalescer;
   private readonly recorded = new Map<string, number>();
+  /** When a stored pod last asked for each demand cache (namespace/name), this term. */
+  private readonly lastDemand = new Map<string, number>();
   /** Pod uids already counted: a relist or an update of the same pod is not new demand. */
   private readonly seenPods = new Set<string>();
   private readonly createCache: CreateDemandCache;
@@ -102,12 +106,25 @@ export class DemandRecorder {
     await this.pods.start().catch(() => undefined);
   }
 
+  /** When a stored pod last asked for the demand cache `namespace/name` during this term, if it did. */
+  lastDemandAt(key: string): number | undefined {
+    return this.lastDemand.get(key);
+  }
+
+  /** The controller removed an expired demand cache: the next demand for it creates it again. */
+  forget(key: string): void {
+    this.recorded.delete(key);
+    this.lastDemand.delete(key);
+  }
+
   async stop(): Promise<void> {
     clearTimeout(this.timer);
     const pods = this.pods;
     this.pods = undefined;
     await pods?.stop();
     this.seenPods.clear();
+    // A new term learns demand afresh (the controller then gives every demand cache a full lifetime).
+    this.lastDemand.clear();
   }
 
   async flush(now = Date.now()): Promise<void> {
@@ -117,9 +134,11 @@ export class DemandRecorder {
       const state = this.options.state;
       const minNodes = state.policy().policy.warm.minNodes;
       for (const [name, at] of this.recorded) if (now - at > RECORDED_TTL_MS) this.recorded.delete(name);
+      for (const [name, at] of this.lastDemand) if (now - at > MAX_DEMAND_MEMORY_MS) this.lastDemand.delete(name);
       for (const demand of this.coalescer.drain(now)) {
         demandTotal.inc({ result: 'flushed' });
         if (minNodes <= 0) continue;
+        this.lastDemand.set(`${demand.namespace}/${demandCacheName(demand)}`, now);
         if (targetsForDemand(demand, minNodes, state.index, new Set()).length === 0) continue;
         await this.record(demand, minNodes, now);
       }

@@ -10,7 +10,7 @@ import type { ClusterState } from '../cluster/cluster-state.js';
 import { log } from '../log.js';
 import { ShortlistReleaser } from '../release/releaser.js';
 import type { BackoffOptions } from './backoff.js';
-import { WarmController } from './controller.js';
+import { DEFAULT_DEMAND_TTL_MS, WarmController } from './controller.js';
 import { DemandRecorder } from './demand-recorder.js';
 import { LeaderElector } from './leader-election.js';
 import { isLeader } from './metrics.js';
@@ -35,6 +35,8 @@ export interface WarmingOptions {
   tickMs?: number;
   /** Full pass at least this often (default DEFAULT_RESYNC_MS). */
   resyncMs?: number;
+  /** A demand cache no stored pod asked for this long is deleted (default DEFAULT_DEMAND_TTL_MS). */
+  demandTtlMs?: number;
   demandFlushMs?: number;
   backoff?: BackoffOptions;
 }
@@ -63,6 +65,11 @@ export class Warming {
       installation: options.installation ?? options.namespace,
       ...(options.tickMs !== undefined ? { tickMs: options.tickMs } : {}),
       ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}),
+      demand: {
+        ttlMs: options.demandTtlMs ?? DEFAULT_DEMAND_TTL_MS,
+        lastDemandAt: (key) => this.demand.lastDemandAt(key),
+        forget: (key) => this.demand.forget(key),
+      },
       ...(options.backoff ? { backoff: options.backoff } : {}),
     });
     // Shortlist mode's guarantee runs beside warming, under the same leadership.
