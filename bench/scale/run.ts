@@ -5,10 +5,12 @@
  */
 import { cpus, totalmem } from 'node:os';
 import { log } from '../../src/log.js';
+import { runMemoryPart } from './memory-part.js';
 import { runPlacementPart } from './placement.js';
 
 const PARTS: Record<string, (progress: (line: string) => void) => Promise<string[]>> = {
   placement: runPlacementPart,
+  memory: runMemoryPart,
 };
 
 async function main(): Promise<void> {
