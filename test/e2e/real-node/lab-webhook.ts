@@ -1,11 +1,11 @@
 // image-locality as an operator runs it, for a lab: `serve` (admission) and
 // `controller` (warming) as processes outside the lab's namespace, using the lab's
-// bridged kubeconfig. The controller acts as its shipped service account under the
-// shipped RBAC and pre-pull fence; the webhook's port is exposed inside the lab so
+// bridged kubeconfig. Each acts as its shipped service account (serve read-only,
+// the controller under the shipped RBAC and pre-pull fence); the webhook's port is exposed inside the lab so
 // the apiserver reaches it at the URL the shipped registration names
 // (https://127.0.0.1:PORT/mutate).
 import { registerWebhook, renderLocalWebhookConfiguration } from '../support/register.js';
-import { CONTROLLER_USER, impersonatingKubeconfig, installShippedSecurity } from '../support/shipped-security.js';
+import { CONTROLLER_USER, WEBHOOK_USER, impersonatingKubeconfig, installShippedSecurity } from '../support/shipped-security.js';
 import { startController, startWebhook, type RunningController, type RunningWebhook } from '../support/webhook-process.js';
 import type { Lab } from './lab.js';
 
@@ -20,7 +20,7 @@ export interface LabImageLocality {
 /** Needs the installation namespace (image-locality) to exist. */
 export async function startLabImageLocality(lab: Lab): Promise<LabImageLocality> {
   await installShippedSecurity(lab.kc, { helperImage: lab.images.helper.ref });
-  const webhook = await startWebhook({ kubeconfigPath: lab.kubeconfigPath });
+  const webhook = await startWebhook({ kubeconfigPath: await impersonatingKubeconfig(lab.kubeconfigPath, WEBHOOK_USER) });
   let controller: RunningController | undefined;
   try {
     controller = await startController({
