@@ -12,13 +12,13 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import { createAdmissionEndpoint } from '../src/admission/endpoint.js';
 import { decidePodMutation } from '../src/admission/mutate-pod.js';
 import { clusterStateFromText } from '../src/cluster/snapshot.js';
 import { log } from '../src/log.js';
 import { runCertsCommand } from '../src/tls/certs-command.js';
 import { generatedContext, measureDecisionCost, type DecisionCost } from './decision-cost.js';
+import { admissionLoad, type LoadResult } from './admission-load.js';
 import { machineLine, oddCount, spread } from './stats.js';
 import { generateSnapshot, imageCatalogue, podReview, prng } from './workload.js';
 
@@ -61,32 +61,6 @@ async function waitHealthy(port: number, child: ChildProcess): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error('server did not become healthy');
-}
-
-interface LoadResult {
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-  non2xx: number;
-}
-
-async function load(port: number, bodies: string[], seconds: number): Promise<LoadResult> {
-  const result = await autocannon({
-    url: `https://127.0.0.1:${port}/mutate`,
-    connections: CONNECTIONS,
-    duration: seconds,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    requests: bodies.map((body) => ({ method: 'POST', path: '/mutate', body })),
-  });
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
-  };
 }
 
 async function main(): Promise<void> {
@@ -150,13 +124,13 @@ async function main(): Promise<void> {
     const baseline = spawn(process.execPath, [join(here, 'baseline-server.js'), certDir, String(baselinePort)], { stdio: ['ignore', 'ignore', 'inherit'] });
     children.push(product, baseline);
     await Promise.all([waitHealthy(productPort, product), waitHealthy(baselinePort, baseline)]);
-    await load(productPort, bodies, 2);
-    await load(baselinePort, bodies, 2);
+    await admissionLoad(productPort, bodies, 2, CONNECTIONS);
+    await admissionLoad(baselinePort, bodies, 2, CONNECTIONS);
     const productRuns: LoadResult[] = [];
     const baselineRuns: LoadResult[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      baselineRuns.push(await load(baselinePort, bodies, SECONDS));
-      productRuns.push(await load(productPort, bodies, SECONDS));
+      baselineRuns.push(await admissionLoad(baselinePort, bodies, SECONDS, CONNECTIONS));
+      productRuns.push(await admissionLoad(productPort, bodies, SECONDS, CONNECTIONS));
     }
     const failures = (runs: LoadResult[]) => runs.reduce((n, r) => n + r.errors + r.non2xx, 0);
     const row = (name: string, runs: LoadResult[]) =>

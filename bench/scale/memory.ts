@@ -27,7 +27,7 @@ import { startControlPlane, type ControlPlane } from '../../test/e2e/control-pla
 import { applyImageCacheCrd } from '../../test/e2e/support/imagecache-crd.js';
 import { metricValue } from '../../test/e2e/support/harness.js';
 import { freePort, makeCertificates } from '../../test/e2e/support/webhook-process.js';
-import autocannon from 'autocannon';
+import { admissionLoad } from '../admission-load.js';
 import { imageCatalogue, podReview, prng } from '../workload.js';
 import { apiOk, inParallel } from './kube-raw.js';
 import { POOLS, realisticNode } from './realistic-node.js';
@@ -208,10 +208,10 @@ async function main(): Promise<void> {
     const catalogueForPods = catalogue;
     const podRandom = prng(42);
     const bodies = Array.from({ length: 64 }, (_, i) => JSON.stringify(podReview(i, catalogueForPods, podRandom)));
-    const withController = await admissionLoad(listing.port, bodies, LOAD_SECONDS);
+    const withController = await admissionLoad(listing.port, bodies, LOAD_SECONDS, CONNECTIONS);
     const controllerCpuDuringLoad = cpuSeconds(controller.program.pid);
     await controller.program.stop();
-    const withoutController = await admissionLoad(listing.port, bodies, LOAD_SECONDS);
+    const withoutController = await admissionLoad(listing.port, bodies, LOAD_SECONDS, CONNECTIONS);
 
     const sorted = [...fullCpu].sort((x, y) => x - y);
     console.log('');
@@ -221,8 +221,8 @@ async function main(): Promise<void> {
     console.log(`admission over HTTPS (${LOAD_SECONDS} s, ${CONNECTIONS} connections, serve with ${NODES} nodes):`);
     console.log(`| controller | requests/s | p50 ms | p99 ms | errors |`);
     console.log(`| --- | ---: | ---: | ---: | ---: |`);
-    console.log(`| running, full pass every ${RESYNC_SECONDS} s | ${withController.rps.toFixed(0)} | ${withController.p50} | ${withController.p99} | ${withController.errors} |`);
-    console.log(`| stopped (baseline) | ${withoutController.rps.toFixed(0)} | ${withoutController.p50} | ${withoutController.p99} | ${withoutController.errors} |`);
+    console.log(`| running, full pass every ${RESYNC_SECONDS} s | ${withController.rps.toFixed(0)} | ${withController.p50} | ${withController.p99} | ${withController.errors + withController.non2xx} |`);
+    console.log(`| stopped (baseline) | ${withoutController.rps.toFixed(0)} | ${withoutController.p50} | ${withoutController.p99} | ${withoutController.errors + withoutController.non2xx} |`);
 
     console.log('');
     console.log(`| process and moment | RSS MB | peak RSS MB |`);
@@ -237,18 +237,6 @@ async function main(): Promise<void> {
     if (process.env['BENCH_KEEP_LOGS'] !== '1') rmSync(workDir, { recursive: true, force: true });
     else console.log(`logs kept in ${workDir}`);
   }
-}
-
-async function admissionLoad(port: number, bodies: string[], seconds: number): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
-  const result = await autocannon({
-    url: `https://127.0.0.1:${port}/mutate`,
-    connections: CONNECTIONS,
-    duration: seconds,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    requests: bodies.map((body) => ({ method: 'POST', path: '/mutate', body })),
-  });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.timeouts + result.non2xx };
 }
 
 main().catch((err: unknown) => {
