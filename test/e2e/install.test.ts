@@ -30,7 +30,8 @@ import { parseAllDocuments } from 'yaml';
 import { repoRoot, startControlPlane, type ControlPlane } from './control-plane/control-plane.js';
 import { createNamespace, createNode, eventually } from './support/cluster-objects.js';
 import { injectionAnnotation, probe } from './support/harness.js';
-import { kubectl, serviceAccountKubeconfig } from './support/kubectl.js';
+import { kubectl } from './support/kubectl.js';
+import { tokenKubeconfig } from './support/service-account.js';
 import { startSelfManagedWebhook, type SelfManagedWebhook } from './support/self-managed-webhook.js';
 import { freePort, startController } from './support/webhook-process.js';
 import { containerdImage } from '../support/objects.js';
@@ -133,7 +134,7 @@ describe('e2e: kubectl apply -k webhook-config (self-managed certificates, renew
   });
 
   it('two replicas under the installed ServiceAccount agree on one self-made certificate and write its CA into the webhook configuration', async function () {
-    const saConfig = await serviceAccountKubeconfig(cp, kc, NS, 'image-locality', work);
+    const saConfig = await tokenKubeconfig(kc, { namespace: NS, name: 'image-locality' }, work, 3600);
     // Both start at once against an empty namespace: one creates the Secret, the other adopts it.
     const a = startSelfManagedWebhook({ kubeconfigPath: saConfig, port, namespace: NS });
     const b = startSelfManagedWebhook({ kubeconfigPath: saConfig, port: await freePort(), namespace: NS });
@@ -164,7 +165,7 @@ describe('e2e: kubectl apply -k webhook-config (self-managed certificates, renew
   });
 
   it('the controller, as its ServiceAccount, serves the status view read-only at /status and /status.json', async function () {
-    const saConfig = await serviceAccountKubeconfig(cp, kc, NS, 'image-locality-controller', work);
+    const saConfig = await tokenKubeconfig(kc, { namespace: NS, name: 'image-locality-controller' }, work, 3600);
     const controller = await startController({ kubeconfigPath: saConfig, namespace: NS });
     try {
       await controller.waitReady(60_000);
@@ -202,7 +203,7 @@ describe('e2e: kubectl apply -k webhook-config (self-managed certificates, renew
         },
       },
     });
-    const saConfig = await serviceAccountKubeconfig(cp, kc, NS, 'image-locality-controller', work);
+    const saConfig = await tokenKubeconfig(kc, { namespace: NS, name: 'image-locality-controller' }, work, 3600);
     const run = spawnSync(process.execPath, [join(root, 'dist/src/cli.js'), 'status'], { encoding: 'utf8', env: { ...process.env, KUBECONFIG: saConfig } });
     expect(run.status, run.stderr).to.equal(0);
     console.log(run.stdout.replace(/^/gm, '      | '));
@@ -218,7 +219,7 @@ describe('e2e: kubectl apply -k webhook-config (self-managed certificates, renew
   it('renews the leaf and rotates the CA in two steps under short lifetimes, and every admission meanwhile is mutated', async function () {
     for (const r of replicas) await r.stop();
     await core().deleteNamespacedSecret({ name: 'image-locality-tls', namespace: NS });
-    const saConfig = await serviceAccountKubeconfig(cp, kc, NS, 'image-locality', work);
+    const saConfig = await tokenKubeconfig(kc, { namespace: NS, name: 'image-locality' }, work, 3600);
     replicas = [
       startSelfManagedWebhook({ kubeconfigPath: saConfig, port, namespace: NS, extraArgs: [...SHORT, ...CALLED_CHECK] }),
       startSelfManagedWebhook({ kubeconfigPath: saConfig, port: await freePort(), namespace: NS, extraArgs: [...SHORT, ...OTHER_CHECK] }),

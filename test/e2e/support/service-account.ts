@@ -77,17 +77,27 @@ export async function shippedIdentityKubeconfig(
   const admin = new KubeConfig();
   admin.loadFromFile(adminKubeconfigPath);
   await applyManifests(admin, ['namespace.yaml', 'rbac.yaml']);
+  const dir = mkdtempSync(join(adminKubeconfigPath, '..', `sa-${account.name}-`));
+  // Long enough for the slowest e2e file; the control plane is thrown away after it.
+  const path = await tokenKubeconfig(admin, account, dir, 6 * 3600);
+  return { path, account, username: `system:serviceaccount:${account.namespace}:${account.name}` };
+}
+
+/**
+ * Write `dir`/kubeconfig holding only a TokenRequest token for `account`, against
+ * the server and CA of `admin`'s current cluster. Returns its path.
+ */
+export async function tokenKubeconfig(admin: KubeConfig, account: ServiceAccountRef, dir: string, expirationSeconds: number): Promise<string> {
   const core = admin.makeApiClient(CoreV1Api);
   const request = await core.createNamespacedServiceAccountToken({
     namespace: account.namespace,
     name: account.name,
-    // Long enough for the slowest e2e file; the control plane is thrown away after it.
-    body: { spec: { audiences: [], expirationSeconds: 6 * 3600 } },
+    body: { spec: { audiences: [], expirationSeconds } },
   });
   const token = request.status?.token;
   if (!token) throw new Error(`TokenRequest for ${account.namespace}/${account.name} returned no token`);
   const cluster = admin.getCurrentCluster();
-  if (!cluster) throw new Error(`${adminKubeconfigPath} has no current cluster`);
+  if (!cluster) throw new Error('the admin kubeconfig has no current cluster');
   const user = `system:serviceaccount:${account.namespace}:${account.name}`;
   const config = {
     apiVersion: 'v1',
@@ -97,8 +107,7 @@ export async function shippedIdentityKubeconfig(
     contexts: [{ name: 'e2e', context: { cluster: 'e2e', user, namespace: account.namespace } }],
     'current-context': 'e2e',
   };
-  const dir = mkdtempSync(join(adminKubeconfigPath, '..', `sa-${account.name}-`));
-  const path = join(dir, 'kubeconfig');
+  const path = join(dir, `kubeconfig-${account.namespace}-${account.name}`);
   writeFileSync(path, JSON.stringify(config, null, 2), { mode: 0o600 });
-  return { path, account, username: user };
+  return path;
 }
