@@ -11,7 +11,7 @@ import { ClusterWatcher } from '../cluster/informers.js';
 import { log } from '../log.js';
 import { shutdownOnSignals } from '../server/signals.js';
 import { DEFAULT_HELPER_IMAGE, Warming } from '../warm/warming.js';
-import { FAILURE, USAGE_ERROR, processIO, type CommandIO } from './io.js';
+import { FAILURE, USAGE_ERROR, processIO, type CommandIO, parsePort } from './io.js';
 import { clusterConfigAvailable, leaseTimingsFromEnv, warmTimingsFromEnv } from './kube-env.js';
 import { resolveOwnNamespace } from './own-namespace.js';
 import { startProbeServer } from './probe-server.js';
@@ -65,8 +65,8 @@ export async function runControllerCommand(argv: string[], io: CommandIO = proce
     io.stdout.write(CONTROLLER_USAGE);
     return 0;
   }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  const port = parsePort(values.port);
+  if (port === undefined) {
     io.stderr.write(`image-locality controller: --port must be an integer from 0 to 65535, not "${values.port}"\n`);
     return USAGE_ERROR;
   }

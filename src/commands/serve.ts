@@ -10,7 +10,7 @@ import { startServer } from '../server/https-server.js';
 import { shutdownOnSignals } from '../server/signals.js';
 import { ImageCacheWatch } from '../warm/warm-record-watch.js';
 import type { Readiness } from '../server/types.js';
-import { FAILURE, USAGE_ERROR, processIO, type CommandIO } from './io.js';
+import { FAILURE, USAGE_ERROR, processIO, type CommandIO, parsePort } from './io.js';
 import { clusterConfigAvailable } from './kube-env.js';
 import { resolveOwnNamespace } from './own-namespace.js';
 import { SERVE_TLS_OPTIONS, SERVE_TLS_USAGE, selfManagedSetup, startSelfManaged } from './serve-tls.js';
@@ -70,9 +70,9 @@ export async function runServeCommand(argv: string[], io: CommandIO = processIO)
     io.stdout.write(SERVE_USAGE);
     return 0;
   }
-  const port = Number(values.port);
+  const port = parsePort(values.port);
   const shutdownDelayMs = Number(values['shutdown-delay-ms']);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  if (port === undefined) {
     io.stderr.write(`image-locality serve: --port must be an integer from 0 to 65535, not "${values.port}"\n`);
     return USAGE_ERROR;
   }
