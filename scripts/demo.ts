@@ -169,7 +169,7 @@ function binaryStatus(): { dir: string; cached: boolean } {
     if (printed.status !== 0) throw new DemoError(`${script} --print-bin-dir failed: ${printed.stderr.trim()}`);
     dir = printed.stdout.trim();
   }
-  const cached = ['etcd', 'kube-apiserver', 'kube-scheduler'].every((b) => existsSync(join(dir!, b)));
+  const cached = ['etcd', 'kube-apiserver', 'kube-scheduler', 'kube-controller-manager'].every((b) => existsSync(join(dir!, b)));
   return { dir, cached };
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real Kubernetes binaries used by the e2e tests and the demo: etcd,
-# kube-apiserver, kube-scheduler, kubelet and kubectl, all from Go modules at pinned
-# versions. Binaries are cached OUTSIDE the repo so every worktree/checkout
+# kube-apiserver, kube-scheduler, kube-controller-manager (the real-node lab),
+# kubelet and kubectl, all from Go modules at pinned versions. Binaries are cached OUTSIDE the repo so every worktree/checkout
 # shares one multi-minute build; a second run is a no-op.
 #
 #   build.sh                 build what is missing, print the bin dir (last line)
@@ -35,7 +35,7 @@ fi
 START=$SECONDS
 log() { printf '[control-plane build +%4ds] %s\n' "$((SECONDS - START))" "$*"; }
 
-KUBE_COMMANDS=(kube-apiserver kube-scheduler kubelet kubectl)
+KUBE_COMMANDS=(kube-apiserver kube-scheduler kube-controller-manager kubelet kubectl)
 
 have_all() {
   [[ -x "$BIN_DIR/etcd" ]] || return 1

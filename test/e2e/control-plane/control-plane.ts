@@ -3,13 +3,15 @@
 // the pinned k8s.io/kubernetes Go module and cached outside the repo); this module
 // only runs them on 127.0.0.1 with throw-away state.
 //
-// There is no kubelet and no kube-controller-manager: nodes are plain API objects
-// that tests create and whose status they patch. Because of that two admission
-// plugins are disabled by default (see README.md):
+// By default there is no kubelet and no kube-controller-manager: nodes are plain API
+// objects that tests create and whose status they patch. Because of that two
+// admission plugins are disabled by default (see README.md):
 //   - ServiceAccount: it rejects pods whose `default` ServiceAccount does not exist,
 //     and nothing creates it without the controller-manager.
 //   - TaintNodesByCondition: it adds node.kubernetes.io/not-ready:NoSchedule to
 //     every new Node, and nothing would ever remove it (no node lifecycle controller).
+// The real-node lab asks for kube-controller-manager with a few controllers
+// (`controllerManager`), so that Deployments make pods and Services get endpoints.
 
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -23,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-scheduler';
+export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-scheduler' | 'kube-controller-manager';
 
 /** One started component; enough to find and kill it from another process (down.ts). */
 export interface ProcessRecord {
@@ -92,6 +94,12 @@ export interface StartOptions {
   netns?: NamespaceAccess;
   /** More static tokens for the apiserver, e.g. one `system:node:NAME` per kubelet. */
   extraTokens?: StaticToken[];
+  /**
+   * Run kube-controller-manager with only these controllers (its own names, e.g.
+   * 'deployment-controller'); resolves once its /healthz is OK. Default: not run.
+   * It publishes the apiserver's CA as kube-root-ca.crt in every namespace.
+   */
+  controllerManager?: { controllers: string[] };
 }
 
 export interface NamespaceAccess {
@@ -105,7 +113,9 @@ export interface StaticToken {
   groups: string[];
 }
 
-const SERVICE_CLUSTER_IP_RANGE = '10.0.0.0/24';
+export const SERVICE_CLUSTER_IP_RANGE = '10.0.0.0/24';
+/** The `kubernetes` Service's ClusterIP (the range's first address); the apiserver's self-signed certificate names it. */
+export const KUBERNETES_SERVICE_IP = '10.0.0.1';
 const SA_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const ADMIN_USER = 'image-locality-admin';
 const LOG_TAIL_LINES = 40;
@@ -136,7 +146,7 @@ function buildScript(): string {
   return path.join(findRepoRoot(), 'test', 'e2e', 'control-plane', 'build.sh');
 }
 
-const BINARIES = ['etcd', 'kube-apiserver', 'kube-scheduler'] as const;
+const BINARIES = ['etcd', 'kube-apiserver', 'kube-scheduler', 'kube-controller-manager'] as const;
 
 function haveBinaries(dir: string): boolean {
   return BINARIES.every((b) => {
@@ -150,7 +160,7 @@ function haveBinaries(dir: string): boolean {
 }
 
 /**
- * Directory holding etcd, kube-apiserver and kube-scheduler. Runs build.sh when
+ * Directory holding etcd, kube-apiserver, kube-scheduler and kube-controller-manager. Runs build.sh when
  * they are missing (the first build takes many minutes; progress goes to stderr).
  * IMAGE_LOCALITY_KUBE_BIN_DIR overrides the location (prebuilt binaries).
  */
@@ -228,7 +238,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * process too (down.ts).
  */
 export async function stopProcesses(records: ProcessRecord[], graceMs = 10_000): Promise<void> {
-  const order: ComponentName[] = ['kube-scheduler', 'kube-apiserver', 'etcd'];
+  const order: ComponentName[] = ['kube-controller-manager', 'kube-scheduler', 'kube-apiserver', 'etcd'];
   const sorted = [...records].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
   for (const rec of sorted) {
     if (!isOurs(rec)) continue;
@@ -563,7 +573,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
   };
 
   try {
-    const [etcdClient, etcdPeer, apiPort, schedPort] = (await freePorts(4)) as [number, number, number, number];
+    const [etcdClient, etcdPeer, apiPort, schedPort, kcmPort] = (await freePorts(5)) as [number, number, number, number, number];
 
     // ------------------------------------------------------------- etcd
     const etcdEndpoint = `http://127.0.0.1:${etcdClient}`;
@@ -673,25 +683,35 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     const kubeconfigPath = path.join(dir, 'kubeconfig');
     fs.writeFileSync(kubeconfigPath, kubeconfigYaml(server, caPem, token), { mode: 0o600 });
 
-    // ------------------------------------------------------ kube-scheduler
-    if (withScheduler) {
-      const t2 = Date.now();
-      const scheduler = run('kube-scheduler', [
+    /**
+     * kube-scheduler and kube-controller-manager alike: the admin identity, no
+     * leader election (one of each), serving on loopback; ready once `readyPath`
+     * answers 200.
+     */
+    const runClient = async (name: 'kube-scheduler' | 'kube-controller-manager', port: number, readyPath: string, extra: string[]): Promise<void> => {
+      const t = Date.now();
+      const s = run(name, [
         `--kubeconfig=${kubeconfigPath}`,
         `--authentication-kubeconfig=${kubeconfigPath}`,
         `--authorization-kubeconfig=${kubeconfigPath}`,
         '--leader-elect=false',
         '--bind-address=127.0.0.1',
-        `--secure-port=${schedPort}`,
-        `--cert-dir=${path.join(pkiDir, 'scheduler')}`,
+        `--secure-port=${port}`,
+        `--cert-dir=${path.join(pkiDir, name)}`,
+        ...extra,
       ]);
-      // /readyz (unlike /healthz) waits for the informer caches, so pods created
-      // right after we return are scheduled without a resync delay.
-      await waitReady(scheduler, 'kube-scheduler', readyTimeoutMs, async () => {
-        const r = await probe(`https://127.0.0.1:${schedPort}/readyz`, { netns: opts.netns });
-        return r.status === 200;
-      });
-      log(`kube-scheduler ready after ${Date.now() - t2} ms`);
+      await waitReady(s, name, readyTimeoutMs, async () => (await probe(`https://127.0.0.1:${port}${readyPath}`, { netns: opts.netns })).status === 200);
+      log(`${name} ready after ${Date.now() - t} ms`);
+    };
+    // /readyz (unlike /healthz) waits for the informer caches, so pods created
+    // right after we return are scheduled without a resync delay.
+    if (withScheduler) await runClient('kube-scheduler', schedPort, '/readyz', []);
+    if (opts.controllerManager) {
+      await runClient('kube-controller-manager', kcmPort, '/healthz', [
+        `--controllers=${opts.controllerManager.controllers.join(',')}`,
+        // What pods find in kube-root-ca.crt to verify the apiserver with.
+        `--root-ca-file=${certFile}`,
+      ]);
     }
 
     if (detached) live.delete(liveEntry);
