@@ -6,12 +6,13 @@
  * capabilities, on a root file system it cannot write, exits 0 on SIGTERM, and
  * ships no development dependencies, declarations, source maps or tests.
  *
- * Needs root, buildah, runc and debootstrap (.ci/run installs them). The build
- * reuses cached layers (--layers), so a second run only rebuilds what changed.
+ * Needs root, buildah, runc and debootstrap (.ci/run installs them). The image
+ * comes from project-image.ts: reused when its inputs are unchanged, else built
+ * with cached layers (--layers), so only what changed is rebuilt.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,9 +23,9 @@ import { freePort } from '../e2e/support/webhook-process.js';
 import { repoRoot } from '../e2e/control-plane/control-plane.js';
 import { buildah, inspectImage, run, runc, type ImageConfig } from './buildah.js';
 import { inspectContents, type ContentReport } from './image-contents.js';
+import { projectImage } from './project-image.js';
 import { hardenedConfig } from './runc-bundle.js';
 
-const IMAGE = 'localhost/image-locality:smoke';
 const SHUTDOWN_DELAY_MS = 2000;
 
 interface HttpsReply {
@@ -58,14 +59,6 @@ function procStatus(pid: number): Record<string, string> {
   return fields;
 }
 
-function extraCaArgs(): string[] {
-  // Behind a TLS-intercepting proxy npm ci inside the build needs its CA (public data).
-  // The machine's trust store holds such a CA when the machine itself works through the proxy.
-  const candidates = [process.env['IMAGE_SMOKE_EXTRA_CA'], process.env['NODE_EXTRA_CA_CERTS'], '/etc/ssl/certs/ca-certificates.crt'];
-  const file = candidates.find((f) => f && existsSync(f));
-  return file ? ['--secret', `id=npm_ca,src=${file}`] : [];
-}
-
 describe('container image (buildah build, runc run)', function () {
   this.timeout(30 * 60_000);
   const root = repoRoot();
@@ -77,16 +70,10 @@ describe('container image (buildah build, runc run)', function () {
 
   before(function () {
     workDir = mkdtempSync(join(tmpdir(), 'image-locality-smoke-'));
-    const started = Date.now();
-    run('bash', [join(root, 'test/image/stand-in-bases.sh')], { stream: true, timeoutMs: 20 * 60_000 });
-    buildah(['bud', '--layers', '--pull=never', '--isolation', 'chroot', ...extraCaArgs(), '-f', 'Dockerfile', '-t', IMAGE, '.'], {
-      cwd: root,
-      stream: true,
-      timeoutMs: 25 * 60_000,
-    });
-    process.stderr.write(`      image built in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
-    image = inspectImage(IMAGE);
-    container = buildah(['from', '--pull=never', '--name', `image-locality-smoke-${process.pid}`, IMAGE]).trim();
+    const built = projectImage();
+    process.stderr.write(`      image ${built.name} ${built.built ? 'built' : 'reused (inputs unchanged)'} in ${built.seconds.toFixed(0)} s\n`);
+    image = inspectImage(built.name);
+    container = buildah(['from', '--pull=never', '--name', `image-locality-smoke-${process.pid}`, built.name]).trim();
     rootfs = buildah(['mount', container]).trim();
     const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as Parameters<typeof inspectContents>[2];
     contents = inspectContents(rootfs, image.WorkingDir ?? '/app', lock);
