@@ -3,7 +3,7 @@ import { NAMESPACE_ENABLED } from '../annotations.js';
 import type { MutationContext } from '../admission/mutate-pod.js';
 import { log } from '../log.js';
 import {
-  DEFAULT_COMPILED_POLICY,
+  defaultCompiledPolicy,
   describePolicyErrors,
   type CompiledPolicy,
   type PolicyResult,
@@ -19,7 +19,7 @@ import { parseReleasedOwners } from './released-owners.js';
 export class ClusterState {
   readonly index = new ImageIndex();
   private readonly enabledNamespaces = new Set<string>();
-  private currentPolicy: CompiledPolicy = DEFAULT_COMPILED_POLICY;
+  private currentPolicy: CompiledPolicy = defaultCompiledPolicy();
   /** Owner uid -> until (ms): shortlist mode gives these owners' pods preferences only. */
   private releasedOwners = new Map<string, number>();
 
@@ -65,7 +65,7 @@ export class ClusterState {
 
   /** The policy ConfigMap was deleted: defaults apply again. */
   resetPolicy(): void {
-    this.currentPolicy = DEFAULT_COMPILED_POLICY;
+    this.currentPolicy = defaultCompiledPolicy();
     log.info({ source: 'defaults' }, 'policy ConfigMap removed; defaults apply');
   }
 

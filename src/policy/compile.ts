@@ -28,4 +28,23 @@ export function compilePolicy(p: Policy, source: string): CompiledPolicy {
   return compileValidated(policy, source);
 }
 
-export const DEFAULT_COMPILED_POLICY: CompiledPolicy = compilePolicy(DEFAULT_POLICY, 'defaults');
+// Compiled on first use, not at import: importing the policy module then runs no
+// validation code, so a test that needs the defaults is the one that pays for them
+// (and mutation testing can tell which test reached which line of the validator).
+let defaults: CompiledPolicy | undefined;
+
+/** The default policy, compiled once and shared. */
+export function defaultCompiledPolicy(): CompiledPolicy {
+  defaults ??= compilePolicy(DEFAULT_POLICY, 'defaults');
+  return defaults;
+}
+
+/**
+ * Drops the shared default so the next use compiles it again. Only for tests run
+ * under mutation testing, where one process runs the tests for many mutants in
+ * turn: without this, defaults compiled while one mutant was active would be
+ * handed to the tests of the next.
+ */
+export function forgetDefaultCompiledPolicy(): void {
+  defaults = undefined;
+}

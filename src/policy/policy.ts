@@ -15,5 +15,5 @@ export {
   type PolicyResult,
 } from './schema.js';
 export { describePolicyErrors } from './errors.js';
-export { compilePolicy, DEFAULT_COMPILED_POLICY } from './compile.js';
+export { compilePolicy, defaultCompiledPolicy, forgetDefaultCompiledPolicy } from './compile.js';
 export { parsePolicyConfigMap, parsePolicyDocumentOrConfigMap, parsePolicyYaml } from './parse.js';

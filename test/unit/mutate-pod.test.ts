@@ -42,7 +42,12 @@ function cluster(overrides?: Parameters<typeof stateWith>[2]) {
 
 describe('decidePodMutation', () => {
   describe('scope', () => {
-    const state = cluster();
+    // Built for each test, not when the file loads, so each test pays for (and is
+    // credited with) the policy and index code it runs.
+    let state: ClusterState;
+    beforeEach(() => {
+      state = cluster();
+    });
     const cases: Array<[string, V1Pod, string?]> = [
       ['a namespace that did not opt in', makePod('p', 'plain', ['nginx:1.25'])],
       ['kube-system', makePod('p', 'kube-system', ['nginx:1.25'])],

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import {
-  DEFAULT_COMPILED_POLICY,
+  defaultCompiledPolicy,
+  forgetDefaultCompiledPolicy,
   DEFAULT_POLICY,
   POLICY_CONFIGMAP_NAME,
   POLICY_KEY,
@@ -87,12 +88,22 @@ describe('policy', () => {
     });
 
     it('compiles to a policy that selects every image and excludes no namespace', () => {
-      expect(DEFAULT_COMPILED_POLICY.source).to.equal('defaults');
-      expect(DEFAULT_COMPILED_POLICY.policy).to.deep.equal(DEFAULT_POLICY);
-      expect(DEFAULT_COMPILED_POLICY.selectsImage('docker.io/library/nginx:1.25')).to.equal(true);
-      expect(DEFAULT_COMPILED_POLICY.selectsImage('ghcr.io/org/app@sha256:' + 'a'.repeat(64))).to.equal(true);
-      expect(DEFAULT_COMPILED_POLICY.excludesNamespace('default')).to.equal(false);
-      expect(Object.isFrozen(DEFAULT_COMPILED_POLICY)).to.equal(true);
+      const defaults = defaultCompiledPolicy();
+      expect(defaults.source).to.equal('defaults');
+      expect(defaults.policy).to.deep.equal(DEFAULT_POLICY);
+      expect(defaults.selectsImage('docker.io/library/nginx:1.25')).to.equal(true);
+      expect(defaults.selectsImage('ghcr.io/org/app@sha256:' + 'a'.repeat(64))).to.equal(true);
+      expect(defaults.excludesNamespace('default')).to.equal(false);
+      expect(Object.isFrozen(defaults)).to.equal(true);
+    });
+
+    it('compiles the defaults once and shares them until told to forget them', () => {
+      const first = defaultCompiledPolicy();
+      expect(defaultCompiledPolicy()).to.equal(first);
+      forgetDefaultCompiledPolicy();
+      const again = defaultCompiledPolicy();
+      expect(again).to.not.equal(first);
+      expect(again.policy).to.deep.equal(first.policy);
     });
 
     for (const [name, text] of [
@@ -128,7 +139,7 @@ describe('policy', () => {
 
     it('is also exported from policy/index.js', () => {
       expect(viaIndex.parsePolicyYaml).to.equal(parsePolicyYaml);
-      expect(viaIndex.DEFAULT_COMPILED_POLICY).to.equal(DEFAULT_COMPILED_POLICY);
+      expect(viaIndex.defaultCompiledPolicy()).to.equal(defaultCompiledPolicy());
     });
   });
 
@@ -575,7 +586,7 @@ warm:
       const p = withImages(['docker.io/library/*']);
       expect(p.selectsImage('nginx')).to.equal(false);
       expect(p.selectsImage('')).to.equal(false);
-      expect(DEFAULT_COMPILED_POLICY.selectsImage(`r.io/${'a'.repeat(600)}`)).to.equal(false);
+      expect(defaultCompiledPolicy().selectsImage(`r.io/${'a'.repeat(600)}`)).to.equal(false);
     });
 
     it('stays fast on the worst patterns it accepts', () => {

@@ -41,7 +41,11 @@ function stored(pod: V1Pod, uid: string): V1Pod {
 
 describe('warm/demand from stored pods', () => {
   describe('demandSkipReason', () => {
-    const ctx = stateWith().mutationContext();
+    // Per test, not at load: the policy it parses is then credited to the tests that use it.
+    let ctx: ReturnType<ClusterState['mutationContext']>;
+    beforeEach(() => {
+      ctx = stateWith().mutationContext();
+    });
     const cases: Array<[string, V1Pod, RegExp | undefined]> = [
       ['an unbound pod in an opted-in namespace', makePod('p', 'apps', [IMAGE]), undefined],
       ['a pod in a namespace that did not opt in', makePod('p', 'plain', [IMAGE]), /not opted in/],
