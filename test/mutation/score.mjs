@@ -1,11 +1,28 @@
 // Mutation score of the pure core, per directory and overall, from Stryker's JSON
-// report (mutation-testing-report-schema). `npm run test:mutation` prints it after
-// each run; `node test/mutation/score.mjs [--survivors] [report.json]` prints it
-// again from the last report, with --survivors listing every surviving mutant.
-import { readFileSync } from 'node:fs';
+// reports (mutation-testing-report-schema), one per core folder. `npm run
+// test:mutation` prints it after each run; `node test/mutation/score.mjs [--survivors]
+// [report.json...]` prints it again from the latest report of every folder (or from
+// the files named), with --survivors listing every undetected mutant.
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const DEFAULT_REPORT = 'reports/mutation/mutation.json';
+/** The pure core: the folders of src/ that `npm run test:mutation` scores. */
+export const CORE_FOLDERS = ['images', 'policy', 'scheduling', 'admission'];
+
+export function folderReport(folder) {
+  return `reports/mutation/${folder}/mutation.json`;
+}
+
+/** The files of several reports as one report; a later report's file replaces an earlier one's. */
+export function mergeReports(reports) {
+  return { files: Object.assign({}, ...reports.map((r) => r.files)) };
+}
+
+/** The latest report of every core folder scored so far, as one report. */
+export function readFolderReports() {
+  const files = CORE_FOLDERS.map(folderReport).filter((f) => existsSync(f));
+  return mergeReports(files.map((f) => JSON.parse(readFileSync(f, 'utf8'))));
+}
 
 // Detected: a test failed (Killed) or the mutant looped until the time limit (Timeout).
 // Undetected: tests ran and passed (Survived) or no unit test reached it (NoCoverage).
@@ -80,8 +97,9 @@ export function formatSurvivors(undetected) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const survivors = args.includes('--survivors');
-  const file = args.find((a) => !a.startsWith('--')) ?? DEFAULT_REPORT;
-  const summary = summarize(JSON.parse(readFileSync(file, 'utf8')));
+  const files = args.filter((a) => !a.startsWith('--'));
+  const report = files.length > 0 ? mergeReports(files.map((f) => JSON.parse(readFileSync(f, 'utf8')))) : readFolderReports();
+  const summary = summarize(report);
   console.log(formatSummary(summary));
   if (survivors) console.log(formatSurvivors(summary.undetected));
 }
