@@ -4,7 +4,8 @@
  * object goes straight into the image index, which keeps only its projection. Small
  * collections (ImageCaches, pre-pull pods) keep their objects in a ResilientInformer.
  */
-import type { KubeConfig, KubernetesObject, V1ConfigMap, V1Namespace, V1Node } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ConfigMap, V1Namespace, V1Node } from '@kubernetes/client-node';
+import type { ApiConnection } from './api-connection.js';
 import { log } from '../log.js';
 import { POLICY_CONFIGMAP_NAME, parsePolicyConfigMap } from '../policy/policy.js';
 import { RELEASED_CONFIGMAP_NAME } from './released-owners.js';
@@ -87,7 +88,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   private readonly store = new Map<string, T>();
   private readonly watch: ListWatch;
 
-  constructor(kc: KubeConfig | ListWatchTransport, spec: ResilientInformerSpec<T>, options: WatcherOptions = DEFAULT_WATCHER_OPTIONS) {
+  constructor(kc: ApiConnection | ListWatchTransport, spec: ResilientInformerSpec<T>, options: WatcherOptions = DEFAULT_WATCHER_OPTIONS) {
     const transport = 'listPage' in kc ? kc : kubeTransport(kc);
     const onChange = spec.onChange ?? (() => {});
     const listWatchSpec: ListWatchSpec = {
@@ -158,7 +159,7 @@ export class ClusterWatcher {
   private readonly watches: WatchHealth[];
   private readonly staleAfterMs: number;
 
-  constructor(kc: KubeConfig | ListWatchTransport, state: ClusterState, options: WatcherOptions = {}) {
+  constructor(kc: ApiConnection | ListWatchTransport, state: ClusterState, options: WatcherOptions = {}) {
     const transport = 'listPage' in kc ? kc : kubeTransport(kc);
     const timings = timingsOf(options);
     const observer = options.observer ?? LOGGING_OBSERVER;

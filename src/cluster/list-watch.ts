@@ -5,8 +5,8 @@
  * object (the node index keeps names, labels, taints, readiness, allocatable and
  * images) never holds the full objects, not even during a relist:
  *
- * - lists are read in pages (`limit` + `continue`), each page applied before the
- *   next is asked for, so at most one page of raw objects is alive at a time;
+ * - lists are read in pages (`limit` + `continue`), each item applied as soon as the
+ *   transport has read it, so one raw object at a time is alive, not a page;
  * - a relist (after 410 Gone) updates the caller's view in place and removes the
  *   keys the new list did not contain at the end, instead of building a second copy
  *   and swapping it in;
@@ -18,9 +18,8 @@
  * the state machine can be driven by a test.
  */
 
-/** One page of a list response. */
-export interface ListPage {
-  items: unknown[];
+/** What a list page says about the list once all its items were handed over. */
+export interface ListPageEnd {
   resourceVersion: string;
   /** Token for the next page; empty or absent on the last one. */
   continue?: string;
@@ -31,8 +30,12 @@ export interface WatchHandle {
 }
 
 export interface ListWatchTransport {
-  /** GET one page of a collection. Rejects with an error carrying `statusCode` for HTTP errors. */
-  listPage(path: string, query: Record<string, string>, signal: AbortSignal): Promise<ListPage>;
+  /**
+   * GET one page of a collection, handing each item to `onItem` as soon as it has
+   * been read (a page is never held whole). Rejects with an error carrying
+   * `statusCode` for HTTP errors, or with whatever `onItem` threw.
+   */
+  listPage(path: string, query: Record<string, string>, signal: AbortSignal, onItem: (item: unknown) => void): Promise<ListPageEnd>;
   /**
    * Open a watch. Resolves once the server accepted it (HTTP 200); rejects if it did
    * not. Afterwards `onEvent` is called per event and `onDone` once when the stream
@@ -233,16 +236,16 @@ export class ListWatch {
           if (cont) query['continue'] = cont;
           if (this.spec.labelSelector) query['labelSelector'] = this.spec.labelSelector;
           if (this.spec.fieldSelector) query['fieldSelector'] = this.spec.fieldSelector;
-          const page = await this.transport.listPage(this.spec.path, query, this.abort.signal);
-          if (this.stopped) return;
-          pages++;
-          for (const item of page.items) {
+          const page = await this.transport.listPage(this.spec.path, query, this.abort.signal, (item) => {
+            if (this.stopped) return;
             const key = objectKey(item);
-            if (key === undefined) continue;
+            if (key === undefined) return;
             seen.add(key);
             this.known.add(key);
             this.spec.handlers.upsert(item);
-          }
+          });
+          if (this.stopped) return;
+          pages++;
           resourceVersion = page.resourceVersion;
           cont = page.continue || undefined;
           this.spec.handlers.changed?.();

@@ -4,7 +4,7 @@
  * cap) are recorded, and admission must count them. The controller reads the
  * same caches as its work list.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ApiConnection } from '../cluster/api-connection.js';
 import type { ClusterState } from '../cluster/cluster-state.js';
 import { DEFAULT_WATCHER_OPTIONS, ResilientInformer } from '../cluster/informers.js';
 import { IMAGECACHE_GROUP, IMAGECACHE_PLURAL, IMAGECACHE_VERSION, type ImageCache } from './imagecache.js';
@@ -15,7 +15,7 @@ export class ImageCacheWatch {
   private readonly records: WarmRecords;
   private readonly listeners: Array<() => void> = [];
 
-  constructor(kc: KubeConfig, state: ClusterState) {
+  constructor(kc: ApiConnection, state: ClusterState) {
     this.records = new WarmRecords(state.index);
     this.informer = new ResilientInformer<ImageCache>(
       kc,

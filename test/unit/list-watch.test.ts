@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import {
   ListWatch,
-  type ListPage,
+  type ListPageEnd,
   type ListWatchHandlers,
   type ListWatchTimings,
   type ListWatchTransport,
@@ -30,7 +30,7 @@ class FakeApi implements ListWatchTransport {
     this.objects.set(name, { name, rv: String(++this.rv) });
   }
 
-  async listPage(_path: string, query: Record<string, string>): Promise<ListPage> {
+  async listPage(_path: string, query: Record<string, string>, _signal: AbortSignal, onItem: (item: unknown) => void): Promise<ListPageEnd> {
     this.listCalls.push(query);
     const failure = this.listFailures.shift();
     if (failure !== undefined) throw failure;
@@ -48,8 +48,8 @@ class FakeApi implements ListWatchTransport {
     }
     const page = names.slice(start, start + limit);
     const next = start + limit < names.length ? `${query['continue']?.split(':')[0] ?? String(this.rv)}:${start + limit}` : '';
+    for (const name of page) onItem({ metadata: { name, resourceVersion: this.objects.get(name)?.rv ?? '1' } });
     return {
-      items: page.map((name) => ({ metadata: { name, resourceVersion: this.objects.get(name)?.rv ?? '1' } })),
       resourceVersion: String(this.rv),
       continue: next,
     };
