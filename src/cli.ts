@@ -1,10 +1,5 @@
 #!/usr/bin/env node
-import { runControllerCommand } from './commands/controller.js';
-import { runPreviewCommand } from './commands/preview.js';
-import { runServeCommand } from './commands/serve.js';
-import { runStatusCommand } from './commands/status.js';
 import { USAGE_ERROR } from './commands/io.js';
-import { runCertsCommand } from './tls/certs-command.js';
 
 const USAGE = `Usage: image-locality <command> [options]
 
@@ -18,12 +13,19 @@ Commands:
 Run 'image-locality <command> --help' for a command's options.
 `;
 
-const commands: Record<string, (argv: string[]) => Promise<number>> = {
-  serve: runServeCommand,
-  controller: runControllerCommand,
-  certs: runCertsCommand,
-  preview: runPreviewCommand,
-  status: runStatusCommand,
+type Command = (argv: string[]) => Promise<number>;
+
+/**
+ * Each command is loaded only when it runs: the programs need different libraries
+ * (the controller the generated Kubernetes client, serve none of it), and a module
+ * loaded is memory held for the life of the process.
+ */
+const commands: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./commands/serve.js')).runServeCommand,
+  controller: async () => (await import('./commands/controller.js')).runControllerCommand,
+  certs: async () => (await import('./tls/certs-command.js')).runCertsCommand,
+  preview: async () => (await import('./commands/preview.js')).runPreviewCommand,
+  status: async () => (await import('./commands/status.js')).runStatusCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -32,12 +34,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return name === undefined ? USAGE_ERROR : 0;
   }
-  const command = commands[name];
-  if (!command) {
+  const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (!load) {
     process.stderr.write(`image-locality: unknown command "${name}"\n\n${USAGE}`);
     return USAGE_ERROR;
   }
-  return command(rest);
+  return (await load())(rest);
 }
 
 main(process.argv.slice(2)).then(

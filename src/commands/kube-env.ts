@@ -3,6 +3,10 @@
  * cluster is reachable by configuration, and the leader-election timings.
  */
 import { existsSync } from 'node:fs';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { ApiConnection } from '../cluster/api-connection.js';
+import { connectionFromEnvironment } from '../cluster/kubeconfig-connection.js';
+import { log } from '../log.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -13,6 +17,28 @@ export function clusterConfigAvailable(): boolean {
     Boolean(process.env['KUBECONFIG']) ||
     existsSync(join(homedir(), '.kube', 'config'))
   );
+}
+
+/**
+ * The generated client's KubeConfig, loaded on demand: importing the package costs
+ * a process about 80 MB, which only the programs that call its APIs should pay.
+ */
+export async function loadKubeConfig(): Promise<KubeConfig> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return kc;
+}
+
+/**
+ * A connection for list and watch: read by the project's own loader when the
+ * configuration is in-cluster or a plain kubeconfig, else the client's KubeConfig.
+ */
+export async function loadClusterConnection(env: NodeJS.ProcessEnv = process.env): Promise<ApiConnection> {
+  const source = await connectionFromEnvironment(env);
+  if ('connection' in source) return source.connection;
+  log.info({ reason: source.unsupported }, 'cluster configuration needs the full Kubernetes client; loading it');
+  return loadKubeConfig();
 }
 
 export interface LeaseTimings {

@@ -6,7 +6,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { serviceDnsNames } from '../tls/certificates.js';
 import type { RotationPolicy } from '../tls/rotation.js';
-import { SelfManagedCertificates } from '../tls/self-managed.js';
+import type { SelfManagedCertificates } from '../tls/self-managed.js';
 
 const DAY_S = 86_400;
 export const DEFAULT_CERT_VALIDITY_SECONDS = 90 * DAY_S;
@@ -102,6 +102,12 @@ export function selfManagedSetup(values: ServeTlsValues, namespace: string, cert
   };
 }
 
-export function startSelfManaged(kc: KubeConfig, setup: Extract<SelfManagedSetup, { ok: true }>['options'], onPublished: () => Promise<void>): SelfManagedCertificates {
+export async function startSelfManaged(
+  kc: KubeConfig,
+  setup: Extract<SelfManagedSetup, { ok: true }>['options'],
+  onPublished: () => Promise<void>,
+): Promise<SelfManagedCertificates> {
+  // Loaded only with --tls-secret: it brings in the generated client, which plain `serve` never loads.
+  const { SelfManagedCertificates } = await import('../tls/self-managed.js');
   return new SelfManagedCertificates({ ...setup, kc, onPublished });
 }

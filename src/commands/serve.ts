@@ -1,6 +1,5 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
 import { createAdmissionEndpoint } from '../admission/endpoint.js';
 import { ClusterState } from '../cluster/cluster-state.js';
 import { ClusterWatcher } from '../cluster/informers.js';
@@ -11,7 +10,7 @@ import { shutdownOnSignals } from '../server/signals.js';
 import { ImageCacheWatch } from '../warm/warm-record-watch.js';
 import type { Readiness } from '../server/types.js';
 import { FAILURE, USAGE_ERROR, processIO, type CommandIO, parsePort } from './io.js';
-import { clusterConfigAvailable } from './kube-env.js';
+import { clusterConfigAvailable, loadClusterConnection, loadKubeConfig } from './kube-env.js';
 import { resolveOwnNamespace } from './own-namespace.js';
 import { SERVE_TLS_OPTIONS, SERVE_TLS_USAGE, selfManagedSetup, startSelfManaged } from './serve-tls.js';
 import type { SelfManagedCertificates } from '../tls/self-managed.js';
@@ -108,21 +107,20 @@ export async function runServeCommand(argv: string[], io: CommandIO = processIO)
       readiness = { ready: () => true, reason: () => '' };
       log.info({ snapshot, nodes: state.index.nodeCount, images: state.index.imageCount }, 'serving offline from a snapshot');
     } else {
-      const kc = new KubeConfig();
-      kc.loadFromDefault();
+      const connection = await loadClusterConnection();
       state = new ClusterState(ownNamespace);
-      const w = new ClusterWatcher(kc, state);
+      const w = new ClusterWatcher(connection, state);
       watcher = w;
       readiness = { ready: () => w.ready(), reason: () => w.reason() };
-      log.info({ server: kc.getCurrentCluster()?.server, namespace: ownNamespace }, 'watching the cluster');
+      log.info({ server: connection.getCurrentCluster()?.server, namespace: ownNamespace }, 'watching the cluster');
       if (tlsSetup?.ok) {
         // The server cannot start without a certificate: wait for the first round.
-        certificates = startSelfManaged(kc, tlsSetup.options, () => reloadCertificates());
+        certificates = await startSelfManaged(await loadKubeConfig(), tlsSetup.options, () => reloadCertificates());
         await certificates.initialize();
       }
       void w.start();
       // Read-only: warm records of images the kubelet does not list count for affinity.
-      caches = new ImageCacheWatch(kc, state);
+      caches = new ImageCacheWatch(connection, state);
       void caches.start();
     }
   } catch (err) {
