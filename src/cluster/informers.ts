@@ -55,6 +55,12 @@ export interface ResilientInformerSpec<T extends KubernetesObject> {
   fieldSelector?: string;
   /** Called after any add, update or delete (once per list page while listing). */
   onChange?: () => void;
+  /**
+   * What the store keeps of each object (default: the object itself); it must not
+   * change the object, which the handlers then get whole. remove() and list() get
+   * what was kept.
+   */
+  keep?: (obj: T) => T;
 }
 
 /** Logs and counts what every ListWatch of this process does. */
@@ -91,6 +97,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   constructor(kc: ApiConnection | ListWatchTransport, spec: ResilientInformerSpec<T>, options: WatcherOptions = DEFAULT_WATCHER_OPTIONS) {
     const transport = 'listPage' in kc ? kc : kubeTransport(kc);
     const onChange = spec.onChange ?? (() => {});
+    const keep = spec.keep ?? ((obj: T) => obj);
     const listWatchSpec: ListWatchSpec = {
       what: spec.what,
       path: spec.path,
@@ -99,7 +106,7 @@ export class ResilientInformer<T extends KubernetesObject> {
       handlers: {
         upsert: (object) => {
           const key = objectKey(object) as string;
-          this.store.set(key, object as T);
+          this.store.set(key, keep(object as T));
           spec.handlers.upsert(object as T);
         },
         remove: (key, object) => {

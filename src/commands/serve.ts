@@ -120,7 +120,7 @@ export async function runServeCommand(argv: string[], io: CommandIO = processIO)
       }
       void w.start();
       // Read-only: warm records of images the kubelet does not list count for affinity.
-      caches = new ImageCacheWatch(connection, state);
+      caches = new ImageCacheWatch(connection, state, { keepCaches: false });
       void caches.start();
     }
   } catch (err) {

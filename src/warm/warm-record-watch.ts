@@ -7,16 +7,31 @@
 import type { ApiConnection } from '../cluster/api-connection.js';
 import type { ClusterState } from '../cluster/cluster-state.js';
 import { DEFAULT_WATCHER_OPTIONS, ResilientInformer } from '../cluster/informers.js';
+import { Interner } from '../cluster/interner.js';
 import { IMAGECACHE_GROUP, IMAGECACHE_PLURAL, IMAGECACHE_VERSION, type ImageCache } from './imagecache.js';
+import { cacheIdentity, keptCache } from './kept-cache.js';
 import { WarmRecords } from './warm-records.js';
+
+export interface ImageCacheWatchOptions {
+  /**
+   * Keep each cache (without managedFields) for list(): the controller's work list.
+   * Without it only each cache's identity is kept, and list() is not available:
+   * `serve` needs nothing but the warm records, taken as each cache arrives.
+   */
+  keepCaches: boolean;
+}
 
 export class ImageCacheWatch {
   private readonly informer: ResilientInformer<ImageCache>;
   private readonly records: WarmRecords;
   private readonly listeners: Array<() => void> = [];
 
-  constructor(kc: ApiConnection, state: ClusterState) {
+  private readonly keepCaches: boolean;
+
+  constructor(kc: ApiConnection, state: ClusterState, options: ImageCacheWatchOptions) {
     this.records = new WarmRecords(state.index);
+    this.keepCaches = options.keepCaches;
+    const interner = new Interner();
     this.informer = new ResilientInformer<ImageCache>(
       kc,
       {
@@ -29,6 +44,7 @@ export class ImageCacheWatch {
         onChange: () => {
           for (const listener of this.listeners) listener();
         },
+        keep: options.keepCaches ? (cache) => keptCache(cache, interner) : cacheIdentity,
       },
       DEFAULT_WATCHER_OPTIONS,
     );
@@ -40,6 +56,7 @@ export class ImageCacheWatch {
   }
 
   list(): readonly ImageCache[] {
+    if (!this.keepCaches) throw new Error('this ImageCache watch keeps no caches (keepCaches: false)');
     return this.informer.list();
   }
 

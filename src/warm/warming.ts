@@ -49,7 +49,7 @@ export class Warming {
   private readonly releaser: ShortlistReleaser;
 
   constructor(options: WarmingOptions) {
-    this.caches = new ImageCacheWatch(options.kc, options.state);
+    this.caches = new ImageCacheWatch(options.kc, options.state, { keepCaches: true });
     this.caches.onChange(() => this.controller.poke());
     this.demand = new DemandRecorder({
       kc: options.kc,
