@@ -27,6 +27,10 @@ export interface Policy {
     maxConcurrentPullsPerNode: number;
     maxConcurrentPulls: number;
     pullTimeoutSeconds: number;
+    /** How long a warm record counts after it was last verified; the controller pulls again at 3/4 of it. */
+    recordLifetimeSeconds: number;
+    /** The kubelets' --node-status-max-images: a shorter status.images list is every image of the node. */
+    nodeStatusMaxImages: number;
   };
 }
 
@@ -81,6 +85,11 @@ export const NUMBER_SPECS = {
   'warm.maxConcurrentPullsPerNode': { integer: true, min: 1, max: 100 },
   'warm.maxConcurrentPulls': { integer: true, min: 1, max: 10000 },
   'warm.pullTimeoutSeconds': { integer: true, min: 10, max: 86400 },
+  // Below 30 s a record would be pulled again before the kubelet's status (30 s image
+  // cache refresh) could even show it; a year is far beyond any useful trust.
+  'warm.recordLifetimeSeconds': { integer: true, min: 30, max: 31_536_000 },
+  // -1 is the kubelet's "no cap"; 0 means the kubelet lists nothing (no list is ever complete).
+  'warm.nodeStatusMaxImages': { integer: true, min: -1, max: 100_000 },
 } as const satisfies Record<string, NumberSpec>;
 
 export function deepFreeze<T>(value: T): T {
@@ -95,7 +104,7 @@ export const DEFAULT_POLICY: Readonly<Policy> = deepFreeze({
   affinity: { mode: 'preferred', weight: 80, maxNodes: 20, minScore: 0.5, shortlistSize: 100, releaseAfterSeconds: 60 },
   images: { include: ['**'], exclude: [] },
   namespaces: { exclude: [] },
-  warm: { minNodes: 0, maxConcurrentPullsPerNode: 2, maxConcurrentPulls: 10, pullTimeoutSeconds: 1800 },
+  warm: { minNodes: 0, maxConcurrentPullsPerNode: 2, maxConcurrentPulls: 10, pullTimeoutSeconds: 1800, recordLifetimeSeconds: 86_400, nodeStatusMaxImages: 50 },
 } satisfies Policy);
 
 export type SectionName = keyof Policy;

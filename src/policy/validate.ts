@@ -235,6 +235,8 @@ export function validatePolicyValue(value: unknown, errors: ErrorList): Policy {
     maxConcurrentPullsPerNode: w.number('maxConcurrentPullsPerNode', d.warm.maxConcurrentPullsPerNode),
     maxConcurrentPulls: w.number('maxConcurrentPulls', d.warm.maxConcurrentPulls),
     pullTimeoutSeconds: w.number('pullTimeoutSeconds', d.warm.pullTimeoutSeconds),
+    recordLifetimeSeconds: w.number('recordLifetimeSeconds', d.warm.recordLifetimeSeconds),
+    nodeStatusMaxImages: w.number('nodeStatusMaxImages', d.warm.nodeStatusMaxImages),
   };
   w.finish();
 

@@ -69,7 +69,7 @@ describe('policy', () => {
         affinity: { mode: 'preferred', weight: 80, maxNodes: 20, minScore: 0.5, shortlistSize: 100, releaseAfterSeconds: 60 },
         images: { include: ['**'], exclude: [] },
         namespaces: { exclude: [] },
-        warm: { minNodes: 0, maxConcurrentPullsPerNode: 2, maxConcurrentPulls: 10, pullTimeoutSeconds: 1800 },
+        warm: { minNodes: 0, maxConcurrentPullsPerNode: 2, maxConcurrentPulls: 10, pullTimeoutSeconds: 1800, recordLifetimeSeconds: 86400, nodeStatusMaxImages: 50 },
       });
       expect(POLICY_CONFIGMAP_NAME).to.equal('image-locality-policy');
       expect(POLICY_KEY).to.equal('policy.yaml');
@@ -149,7 +149,7 @@ describe('policy', () => {
         affinity: { mode: 'required', weight: 55, maxNodes: 7, minScore: 0.25, shortlistSize: 40, releaseAfterSeconds: 30 },
         images: { include: ['ghcr.io/**', 'docker.io/library/*'], exclude: ['ghcr.io/org/big:*'] },
         namespaces: { exclude: ['batch', 'team-*'] },
-        warm: { minNodes: 3, maxConcurrentPullsPerNode: 4, maxConcurrentPulls: 40, pullTimeoutSeconds: 600 },
+        warm: { minNodes: 3, maxConcurrentPullsPerNode: 4, maxConcurrentPulls: 40, pullTimeoutSeconds: 600, recordLifetimeSeconds: 3600, nodeStatusMaxImages: -1 },
       };
       expect(ok(yaml(JSON.stringify(doc))).policy).to.deep.equal(doc);
     });
@@ -203,6 +203,8 @@ warm:
       ['warm.maxConcurrentPullsPerNode', 1, 100, true],
       ['warm.maxConcurrentPulls', 1, 10000, true],
       ['warm.pullTimeoutSeconds', 10, 86400, true],
+      ['warm.recordLifetimeSeconds', 30, 31_536_000, true],
+      ['warm.nodeStatusMaxImages', -1, 100_000, true],
     ];
     for (const [field, min, max, integer] of ranges) {
       const [section, key] = field.split('.') as [string, string];
