@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
 import { nodeImageKey } from '../images/reference.js';
 import type { Labels, NodeFacts } from '../scheduling/node-selection.js';
+import { imageListFacts, type ImageListFacts } from './image-list-facts.js';
 import { projectNode } from './node-projection.js';
 
 /** What the index knows about one node: enough to judge eligibility and score it. */
@@ -14,6 +15,8 @@ export interface IndexedNode extends NodeFacts {
   allocatable?: Readonly<Record<string, string>>;
   /** Normalized image key -> size in bytes, from node status and warm records. */
   images: ReadonlyMap<string, number>;
+  /** What the node's status.images list can prove (absent in hand-built views). */
+  imageList?: ImageListFacts;
 }
 
 /** Holders of one image as arrays, for the admission hot path. */
@@ -62,10 +65,13 @@ interface MutableNode {
   allocatable: Readonly<Record<string, string>>;
   /** Images the kubelet reports in node.status.images. */
   reported: Map<string, number>;
+  imageList: ImageListFacts;
   /**
    * Images this product pulled onto the node. The kubelet only reports the largest
    * images of a node (50 by default), so a warmed small image may never show up in
-   * status; the record keeps it visible to the index until the node goes away.
+   * status; the record keeps it visible to the index until its owner (the warm
+   * records, src/warm/warm-records.ts) forgets it or the node goes away. It may
+   * also be reported: the record then waits for the day the kubelet stops listing it.
    */
   warmed: Map<string, number>;
   /** Union of reported and warmed (the reported map itself when nothing is warmed); what the rest of the product reads. */
@@ -89,6 +95,8 @@ export class ImageIndex implements ImageLocalityView {
   private nameOrder: { ids: Int32Array; ranks: Int32Array } | undefined;
   /** Per image, valid while both its holders and the name order are unchanged. */
   private readonly rankArrays = new Map<string, { order: object; ranks: Int32Array }>();
+  /** Called after every node update, for the warm records to check that node's records again. */
+  private readonly nodeListeners: Array<(name: string) => void> = [];
   /** Node status names repeat across thousands of nodes; parse each once. */
   private readonly keyOfName = new Map<string, string | null>();
 
@@ -212,11 +220,10 @@ export class ImageIndex implements ImageLocalityView {
       schedulable: projection.ready && !projection.unschedulable,
       allocatable: projection.allocatable,
       reported: this.reportedImages(node),
+      imageList: imageListFacts(node),
       warmed: previous?.warmed ?? new Map(),
       images: new Map(),
     };
-    // A warmed image that the kubelet now reports no longer needs its own record.
-    for (const key of next.reported.keys()) next.warmed.delete(key);
     next.images = union(next.reported, next.warmed);
     const imagesChanged = this.replaceImages(name, previous?.images, next.images);
     // Status heartbeats rewrite nodes without changing anything decisions read;
@@ -231,6 +238,23 @@ export class ImageIndex implements ImageLocalityView {
     this.nodes.set(name, next);
     this.byId[next.id] = next;
     if (!previous) this.nameOrder = undefined;
+    // In the same synchronous step: no reader sees a record the new status disproves.
+    for (const listener of this.nodeListeners) listener(name);
+  }
+
+  /** Register a callback run after each node add or update (not removal), with the node's name. */
+  onNodeUpdate(listener: (name: string) => void): void {
+    this.nodeListeners.push(listener);
+  }
+
+  /** Whether the node's own status lists the image. */
+  reports(nodeName: string, imageKey: string): boolean {
+    return this.nodes.get(nodeName)?.reported.has(imageKey) === true;
+  }
+
+  /** Whether a warm record of the image on the node is in the index. */
+  hasWarmed(nodeName: string, imageKey: string): boolean {
+    return this.nodes.get(nodeName)?.warmed.has(imageKey) === true;
   }
 
   private allocateId(): number {
@@ -269,14 +293,14 @@ export class ImageIndex implements ImageLocalityView {
    */
   recordWarmed(nodeName: string, imageKey: string, sizeBytes = this.holderArray(imageKey)?.sizeBytes ?? 1): void {
     const node = this.nodes.get(nodeName);
-    if (!node || node.reported.has(imageKey)) return;
+    if (!node || node.warmed.get(imageKey) === sizeBytes) return;
     node.warmed.set(imageKey, sizeBytes);
     const images = union(node.reported, node.warmed);
     if (this.replaceImages(nodeName, node.images, images)) this.changes++;
     node.images = images;
   }
 
-  /** Forget a warm record, e.g. when a pull later reports the image missing. */
+  /** Forget a warm record: its cache no longer reports it, or node status disproved it, or it expired. */
   forgetWarmed(nodeName: string, imageKey: string): void {
     const node = this.nodes.get(nodeName);
     if (!node || !node.warmed.delete(imageKey)) return;

@@ -70,13 +70,17 @@ export function leaseTimingsFromEnv(env: NodeJS.ProcessEnv = process.env): Lease
 export interface WarmTimings {
   resyncMs?: number;
   demandTtlMs?: number;
+  /** How much later than a warm record a node status must be to disprove it. */
+  statusLagMs?: number;
 }
 
 /**
  * Warming timings, in seconds in the environment: IMAGE_LOCALITY_RESYNC_SECONDS
  * (how often the controller makes a full pass although nothing changed; default
  * 300) and IMAGE_LOCALITY_DEMAND_TTL_SECONDS (a demand cache no stored pod asked
- * for this long is deleted; default 3600). Invalid values are ignored, as for the
+ * for this long is deleted; default 3600) and IMAGE_LOCALITY_NODE_STATUS_LAG_SECONDS
+ * (how much later than a warm record a node status must be computed to disprove
+ * it; default 60, see record-verdict.ts). Invalid values are ignored, as for the
  * lease timings.
  */
 export function warmTimingsFromEnv(env: NodeJS.ProcessEnv = process.env): WarmTimings {
@@ -86,5 +90,10 @@ export function warmTimingsFromEnv(env: NodeJS.ProcessEnv = process.env): WarmTi
   };
   const resyncMs = seconds('IMAGE_LOCALITY_RESYNC_SECONDS');
   const demandTtlMs = seconds('IMAGE_LOCALITY_DEMAND_TTL_SECONDS');
-  return { ...(resyncMs !== undefined ? { resyncMs } : {}), ...(demandTtlMs !== undefined ? { demandTtlMs } : {}) };
+  const statusLagMs = seconds('IMAGE_LOCALITY_NODE_STATUS_LAG_SECONDS');
+  return {
+    ...(resyncMs !== undefined ? { resyncMs } : {}),
+    ...(demandTtlMs !== undefined ? { demandTtlMs } : {}),
+    ...(statusLagMs !== undefined ? { statusLagMs } : {}),
+  };
 }

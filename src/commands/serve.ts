@@ -10,7 +10,7 @@ import { shutdownOnSignals } from '../server/signals.js';
 import { ImageCacheWatch } from '../warm/warm-record-watch.js';
 import type { Readiness } from '../server/types.js';
 import { FAILURE, USAGE_ERROR, processIO, type CommandIO, parsePort } from './io.js';
-import { clusterConfigAvailable, loadClusterConnection, loadKubeConfig } from './kube-env.js';
+import { clusterConfigAvailable, loadClusterConnection, loadKubeConfig, warmTimingsFromEnv } from './kube-env.js';
 import { resolveOwnNamespace } from './own-namespace.js';
 import { SERVE_TLS_OPTIONS, SERVE_TLS_USAGE, selfManagedSetup, startSelfManaged } from './serve-tls.js';
 import type { SelfManagedCertificates } from '../tls/self-managed.js';
@@ -120,7 +120,8 @@ export async function runServeCommand(argv: string[], io: CommandIO = processIO)
       }
       void w.start();
       // Read-only: warm records of images the kubelet does not list count for affinity.
-      caches = new ImageCacheWatch(connection, state, { keepCaches: false });
+      const { statusLagMs } = warmTimingsFromEnv();
+      caches = new ImageCacheWatch(connection, state, { keepCaches: false, ...(statusLagMs !== undefined ? { statusLagMs } : {}) });
       void caches.start();
     }
   } catch (err) {

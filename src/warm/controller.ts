@@ -28,7 +28,9 @@ import {
 import { cachedPairs, passCpuSeconds, passesTotal, pullDuration, pullQueueDepth, pullsTotal } from './metrics.js';
 import { planPulls, pullKeyString, type InFlightPull, type WantedImage } from './planner.js';
 import { INSTALLATION_LABEL, PRE_PULL_SELECTOR, buildPrePullPod, prePullKey, prePullOutcome, prePullOwner } from './prepull-pod.js';
+import type { DropReason } from './record-verdict.js';
 import { judgePrePullPod, type ManagedCache } from './trust.js';
+import type { DroppedRecord } from './warm-records.js';
 
 export interface WarmControllerOptions {
   kc: KubeConfig;
@@ -49,7 +51,19 @@ export interface WarmControllerOptions {
   staleGraceMs?: number;
   /** Demand caches are deleted once no stored pod asked for them for `ttlMs`. */
   demand?: DemandExpiry;
+  /** The warm records every replica keeps (warm-records.ts); without them a pull is recorded in the index directly. */
+  records?: RecordKeeper;
 }
+
+/** What the controller needs of the warm records. */
+export interface RecordKeeper {
+  notePulled(cacheUid: string, image: string, node: string, at: number): void;
+  takeReverifyDue(now: number): Array<{ image: string; node: string }>;
+  nextReverifyAt(): number | undefined;
+}
+
+/** Status reasons of an entry whose warm record stopped counting (until it is pulled again). */
+export const DROPPED_RECORD_REASON: Readonly<Record<DropReason, string>> = { removed: 'NotInNodeStatus', expired: 'RecordExpired' };
 
 export interface DemandExpiry {
   ttlMs: number;
@@ -76,6 +90,10 @@ class TermState {
   readonly pending = new Map<string, PendingPull>();
   /** Pairs to pull again although present (refresh of mutable tags). */
   readonly refresh = new Set<string>();
+  /** Pairs whose warm record is due for verification: pulled again, but still cached meanwhile. */
+  readonly reverify = new Set<string>();
+  /** Pairs whose warm record stopped counting, and why, until they are pulled again. */
+  readonly dropped = new Map<string, DropReason>();
   /** Per cache: when its last refresh started, and which annotation value it handled. */
   readonly refreshedAt = new Map<string, number>();
   readonly handledRefresh = new Map<string, string>();
@@ -104,6 +122,7 @@ class TermView {
   private readonly history = new Map<string, Map<string, PullHistory>>();
   private readonly lastPulled = new Map<string, Map<string, Date>>();
   private readonly refreshed = new Map<string, Set<string>>();
+  private readonly reverifying = new Map<string, Set<string>>();
   private keys: Set<string> | undefined;
 
   constructor(private readonly term: TermState) {
@@ -120,6 +139,10 @@ class TermView {
       const [image, node] = splitKey(key);
       group(this.refreshed, image, () => new Set<string>()).add(node);
     }
+    for (const key of term.reverify) {
+      const [image, node] = splitKey(key);
+      group(this.reverifying, image, () => new Set<string>()).add(node);
+    }
   }
 
   pendingNodes(imageKey: string): ReadonlySet<string> {
@@ -133,6 +156,9 @@ class TermView {
   }
   refresh(imageKey: string, node: string): boolean {
     return this.refreshed.get(imageKey)?.has(node) === true;
+  }
+  reverify(imageKey: string, node: string): boolean {
+    return this.reverifying.get(imageKey)?.has(node) === true;
   }
   inFlightKeys(): ReadonlySet<string> {
     this.keys ??= new Set(this.term.pending.keys());
@@ -298,6 +324,30 @@ export class WarmController {
     this.poke();
   }
 
+  /**
+   * A warm record stopped counting on every replica (node status disproved it, or it
+   * expired unverified). The leader tells the caches that reported it and lets the
+   * next pass mark their entries no longer cached, which warms the image again
+   * within the usual limits.
+   */
+  recordDropped(drop: DroppedRecord): void {
+    if (!this.running) return;
+    const key = pullKeyString({ imageKey: drop.image, node: drop.node });
+    this.term.dropped.set(key, drop.reason);
+    this.term.reverify.delete(key);
+    this.term.touch(drop.image);
+    const why =
+      drop.reason === 'removed'
+        ? `node ${drop.node} no longer has ${drop.image}: its status lists all its images and not this one`
+        : `${drop.image} on node ${drop.node} was not verified again within warm.recordLifetimeSeconds`;
+    log.info({ component: 'warming', image: drop.image, node: drop.node, reason: drop.reason }, 'warm record dropped; warming the image again');
+    for (const uid of drop.caches) {
+      const cache = this.managed.get(uid);
+      if (cache) void this.event(cache.ref, 'Normal', DROPPED_RECORD_REASON[drop.reason], `${why}; warming it again`);
+    }
+    this.poke();
+  }
+
   /** Something changed (a cache, a pod): reconcile soon rather than on the next tick; bursts of events make one pass. */
   poke(): void {
     this.dirty = true;
@@ -343,6 +393,10 @@ export class WarmController {
       this.managed = managed;
       this.collectStalePods(now);
       this.expireDemandCaches(specs, now);
+      for (const { image, node } of this.options.records?.takeReverifyDue(now) ?? []) {
+        term.reverify.add(pullKeyString({ imageKey: image, node }));
+        term.touch(image);
+      }
       const view = new TermView(term);
       const wanted: WantedImage[] = [];
       const refsBySource = new Map<string, CacheRef>();
@@ -384,7 +438,7 @@ export class WarmController {
       const plan = planPulls({
         now,
         wanted,
-        isPresent: (imageKey, node) => index.holdersOf(imageKey)?.has(node) === true && !view.refresh(imageKey, node),
+        isPresent: (imageKey, node) => index.holdersOf(imageKey)?.has(node) === true && !view.refresh(imageKey, node) && !view.reverify(imageKey, node),
         inFlight: [...term.pending.values()],
         history: term.history,
         limits: { perNode: warm.maxConcurrentPullsPerNode, cluster: warm.maxConcurrentPulls },
@@ -399,6 +453,7 @@ export class WarmController {
         const source = refsBySource.get(pull.source);
         if (!source) continue;
         term.pending.set(key, { imageKey: pull.imageKey, node: pull.node, startedAt: now, source });
+        term.dropped.delete(key);
         term.touch(pull.imageKey);
         pullsTotal.inc({ result: 'started' });
         const pod = buildPrePullPod(pull, {
@@ -492,15 +547,21 @@ export class WarmController {
       const lastPulled = view.lastPulledOf(image.image);
       for (const node of targets.get(image.image) ?? []) {
         wantedNodes.add(node);
-        if (pending.has(node)) {
+        const held = holders?.has(node) === true && !view.refresh(image.image, node);
+        // A record being verified again still counts (and must, on every replica) until the pull says otherwise.
+        const reverify = held && view.reverify(image.image, node);
+        if (pending.has(node) && !reverify) {
           observations.push({ image: image.image, node, state: 'pulling' });
-        } else if (holders?.has(node) && !view.refresh(image.image, node)) {
+        } else if (held) {
           cached++;
           const at = lastPulled?.get(node);
           observations.push({ image: image.image, node, state: 'cached', ...(at ? { lastPulledTime: at } : {}) });
+          if (reverify && !pending.has(node)) hasWork = true;
         } else {
           const failed = history?.get(node);
+          const dropped = failed ? undefined : this.term.dropped.get(pullKeyString({ imageKey: image.image, node }));
           if (failed) observations.push({ image: image.image, node, state: 'failed', reason: failed.lastReason ?? 'PullFailed' });
+          else if (dropped) observations.push({ image: image.image, node, state: 'pending', reason: DROPPED_RECORD_REASON[dropped] });
           // Backing off counts as work: its retry falls due later (nextDue wakes the loop).
           hasWork = true;
         }
@@ -555,7 +616,7 @@ export class WarmController {
   /** When the loop must look again although nothing changed: a backoff ends, a pull passes its deadline, a refresh is due, a demand cache expires. */
   private nextDue(now: number): number {
     const term = this.term;
-    let due = this.demandDueAt;
+    let due = Math.min(this.demandDueAt, this.options.records?.nextReverifyAt() ?? Number.POSITIVE_INFINITY);
     for (const h of term.history.values()) if (h.nextAttemptAt > now && h.nextAttemptAt < due) due = h.nextAttemptAt;
     const deadlineMs = this.options.state.policy().policy.warm.pullTimeoutSeconds * 1000 + (this.options.staleGraceMs ?? 60_000);
     for (const p of term.pending.values()) if (p.startedAt + deadlineMs < due) due = p.startedAt + deadlineMs;
@@ -585,6 +646,8 @@ export class WarmController {
       for (const key of map.keys()) if (!livePair(key)) map.delete(key);
     }
     for (const key of term.refresh) if (!livePair(key)) term.refresh.delete(key);
+    for (const key of term.reverify) if (!livePair(key)) term.reverify.delete(key);
+    for (const key of term.dropped.keys()) if (!livePair(key)) term.dropped.delete(key);
     const livePods = new Set((this.pods?.list() ?? []).map((p) => p.metadata?.uid));
     for (const uid of term.finishedPods) if (!livePods.has(uid)) term.finishedPods.delete(uid);
   }
@@ -644,7 +707,11 @@ export class WarmController {
       this.term.history.delete(key);
       this.term.lastPulled.set(key, new Date(now));
       // The kubelet may never list a small image (50-image cap): remember it ourselves.
-      this.options.state.index.recordWarmed(pair.node, pair.imageKey);
+      this.term.dropped.delete(key);
+      // Verified: a failed verification instead stays due and is retried with backoff.
+      this.term.reverify.delete(key);
+      if (this.options.records) this.options.records.notePulled(source.uid, pair.imageKey, pair.node, now);
+      else this.options.state.index.recordWarmed(pair.node, pair.imageKey);
       log.info({ component: 'warming', image: pair.imageKey, node: pair.node }, 'image pre-pulled');
       void this.event(source, 'Normal', 'Pulled', `${pair.imageKey} is cached on node ${pair.node}`);
     } else if (outcome.blame === 'image' || outcome.blame === 'pod' || outcome.blame === undefined) {

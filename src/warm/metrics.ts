@@ -60,3 +60,11 @@ for (const result of ['started', 'succeeded', 'failed']) pullsTotal.inc({ result
 for (const result of ['recorded', 'flushed', 'created', 'dropped']) demandTotal.inc({ result }, 0);
 for (const kind of ['full', 'changes']) passesTotal.inc({ kind }, 0);
 isLeader.set(0);
+
+export const recordsDropped = new Counter<'reason'>({
+  name: 'image_locality_warm_records_dropped_total',
+  help: 'Warm records that stopped drawing pods, by reason: removed (a complete node status no longer lists the image), expired (not verified again within warm.recordLifetimeSeconds).',
+  labelNames: ['reason'],
+  registers: [registry],
+});
+for (const reason of ['removed', 'expired']) recordsDropped.inc({ reason }, 0);

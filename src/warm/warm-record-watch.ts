@@ -10,7 +10,8 @@ import { DEFAULT_WATCHER_OPTIONS, ResilientInformer } from '../cluster/informers
 import { Interner } from '../cluster/interner.js';
 import { IMAGECACHE_GROUP, IMAGECACHE_PLURAL, IMAGECACHE_VERSION, type ImageCache } from './imagecache.js';
 import { cacheIdentity, keptCache } from './kept-cache.js';
-import { WarmRecords } from './warm-records.js';
+import { DEFAULT_STATUS_LAG_MS } from './record-verdict.js';
+import { WarmRecords, type DroppedRecord } from './warm-records.js';
 
 export interface ImageCacheWatchOptions {
   /**
@@ -19,17 +20,29 @@ export interface ImageCacheWatchOptions {
    * `serve` needs nothing but the warm records, taken as each cache arrives.
    */
   keepCaches: boolean;
+  /** How much later than a record a node status must be to disprove it (default DEFAULT_STATUS_LAG_MS). */
+  statusLagMs?: number;
 }
 
 export class ImageCacheWatch {
   private readonly informer: ResilientInformer<ImageCache>;
-  private readonly records: WarmRecords;
+  readonly records: WarmRecords;
   private readonly listeners: Array<() => void> = [];
+  private readonly dropListeners: Array<(drop: DroppedRecord) => void> = [];
 
   private readonly keepCaches: boolean;
 
   constructor(kc: ApiConnection, state: ClusterState, options: ImageCacheWatchOptions) {
-    this.records = new WarmRecords(state.index);
+    const statusLagMs = options.statusLagMs ?? DEFAULT_STATUS_LAG_MS;
+    this.records = new WarmRecords(state.index, {
+      settings: () => {
+        const warm = state.policy().policy.warm;
+        return { lifetimeMs: warm.recordLifetimeSeconds * 1000, statusImageCap: warm.nodeStatusMaxImages, statusLagMs };
+      },
+      onDropped: (drop) => {
+        for (const listener of this.dropListeners) listener(drop);
+      },
+    });
     this.keepCaches = options.keepCaches;
     const interner = new Interner();
     this.informer = new ResilientInformer<ImageCache>(
@@ -55,6 +68,11 @@ export class ImageCacheWatch {
     this.listeners.push(listener);
   }
 
+  /** Called when a warm record stops counting because node status disproved it or it expired. */
+  onDropped(listener: (drop: DroppedRecord) => void): void {
+    this.dropListeners.push(listener);
+  }
+
   list(): readonly ImageCache[] {
     if (!this.keepCaches) throw new Error('this ImageCache watch keeps no caches (keepCaches: false)');
     return this.informer.list();
@@ -70,6 +88,7 @@ export class ImageCacheWatch {
   }
 
   async stop(): Promise<void> {
+    this.records.stop();
     await this.informer.stop();
   }
 }

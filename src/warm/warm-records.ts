@@ -1,69 +1,341 @@
 import type { ImageIndex } from '../cluster/image-index.js';
-import { podFitsNode } from '../scheduling/node-selection.js';
+import { podFitsNode, type PlacementConstraints } from '../scheduling/node-selection.js';
+import { DueQueue } from './due-queue.js';
 import type { ImageCache } from './imagecache.js';
+import { recordsDropped } from './metrics.js';
+import { entryVerifiedAt, judgeWarmRecord, reverifyAt, type DropReason, type RecordSettings } from './record-verdict.js';
 import { readWarmSpec } from './warm-spec.js';
 
 /**
  * Every replica's memory of what warming pulled, read from ImageCache statuses (the
  * leader writes them; all replicas watch them). The kubelet reports only a node's
  * largest images, so a small warmed image may never appear in node status; these
- * records keep it visible to the affinity index on every replica, and drop it when
- * no cache reports it cached any more (or the node leaves the index).
+ * records keep it visible to the affinity index on every replica.
+ *
+ * A record stops drawing pods as soon as no cache reports it cached, the node
+ * leaves, node status proves the image gone, or it outlives its lifetime without
+ * being verified again (record-verdict.ts). Each record is judged again only when
+ * something it depends on changes: its cache's status or spec, its node's status,
+ * the settings, or its expiry time (a queue, not a scan).
  *
  * A status entry is believed only for what the cache asked for: an image in its
- * spec, on a known node its selector, affinity and tolerations allow. Whoever can
- * write a cache's status can then at most claim what the cache itself would have
- * warmed, never steer other images' pods to a node of their choosing.
+ * spec, on a node its selector, affinity and tolerations allow (checked again when
+ * the node changes). Whoever can write a cache's status can then at most claim what
+ * the cache itself would have warmed, never steer other images' pods to a node of
+ * their choosing, and never for longer than the lifetime from now.
  */
-export class WarmRecords {
-  /** cache uid -> pairs ("image|node") it reports cached. */
-  private readonly byCache = new Map<string, Set<string>>();
-  /** pair -> number of caches reporting it. */
-  private readonly refs = new Map<string, number>();
+export interface DroppedRecord {
+  image: string;
+  node: string;
+  reason: DropReason;
+  /** Uids of the caches that reported the record. */
+  caches: string[];
+}
 
-  constructor(private readonly index: ImageIndex) {}
+export interface WarmRecordsOptions {
+  settings: () => RecordSettings;
+  now?: () => number;
+  /** Called once each time a record stops counting because node status disproved it or it expired. */
+  onDropped?: (drop: DroppedRecord) => void;
+}
+
+interface CacheClaims {
+  /** Undefined when the spec is invalid: nothing is believed. */
+  constraints: PlacementConstraints | undefined;
+  /** pair ("image|node") -> when it was last verified (ms). */
+  claims: Map<string, number>;
+}
+
+/** A pull the leader saw finish counts before the status that reports it comes back, for this long at most. */
+const PROVISIONAL_MS = 120_000;
+/** The expiry timer also wakes at least this often, so a changed policy applies without other events. */
+const MAX_TIMER_MS = 60_000;
+
+export class WarmRecords {
+  private readonly byCache = new Map<string, CacheClaims>();
+  /** pair -> cache uid -> verified at. */
+  private readonly byPair = new Map<string, Map<string, number>>();
+  /** node -> pairs claimed on it. */
+  private readonly byNode = new Map<string, Set<string>>();
+  /** Pulls this process saw finish, by cache uid, until the cache's status reports them. */
+  private readonly provisional = new Map<string, Map<string, number>>();
+  /** pair -> the verification time that node status disproved (stays disproved until verified again). */
+  private readonly disproved = new Map<string, number>();
+  /** pair -> why it stopped counting, so each drop is reported once. */
+  private readonly dropped = new Map<string, DropReason>();
+  /** pair -> the expiry queued for it. */
+  private readonly scheduled = new Map<string, number>();
+  private readonly queue = new DueQueue();
+  /** pair -> when the controller should verify it again; taken by the leader (takeReverifyDue). */
+  private readonly reverifyScheduled = new Map<string, number>();
+  private readonly reverifyQueue = new DueQueue();
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private lastSettings: RecordSettings | undefined;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly index: ImageIndex,
+    private readonly options: WarmRecordsOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    index.onNodeUpdate((name) => this.nodeChanged(name));
+  }
 
   apply(cache: ImageCache): void {
-    const uid = cache.metadata?.uid ?? `${cache.metadata?.namespace}/${cache.metadata?.name}`;
-    const next = new Set<string>();
+    const uid = cacheUid(cache);
+    const now = this.now();
     const spec = readWarmSpec(cache);
     const wanted = new Set(spec.ok ? spec.spec.images.map((i) => i.image) : []);
+    const previous = this.byCache.get(uid)?.claims;
+    const next = new Map<string, number>();
     const statusImages = Array.isArray(cache.status?.images) ? cache.status.images : [];
     for (const image of statusImages) {
-      if (typeof image?.image !== 'string' || !wanted.has(image.image) || !spec.ok) continue;
+      if (typeof image?.image !== 'string' || !wanted.has(image.image)) continue;
       for (const node of Array.isArray(image.nodes) ? image.nodes : []) {
         if (node?.state !== 'cached' || typeof node.node !== 'string') continue;
-        const known = this.index.node(node.node);
-        if (known && podFitsNode(spec.constraints, known)) next.add(`${image.image}|${node.node}`);
+        const pair = `${image.image}|${node.node}`;
+        // Without a time of its own, an entry counts from when this replica first believed it.
+        next.set(pair, entryVerifiedAt(node, now) ?? previous?.get(pair) ?? now);
       }
     }
-    this.replace(uid, next);
+    const provisional = this.provisional.get(uid);
+    for (const [pair, at] of provisional ?? []) {
+      const reported = next.get(pair);
+      // Status times have whole seconds: a time within the second of the pull is that pull.
+      if ((reported !== undefined && reported >= at - 1000) || now - at > PROVISIONAL_MS || !wanted.has(pair.slice(0, pair.indexOf('|')))) {
+        provisional!.delete(pair);
+      } else {
+        next.set(pair, Math.max(reported ?? 0, at));
+      }
+    }
+    if (provisional?.size === 0) this.provisional.delete(uid);
+    this.replace(uid, spec.ok ? spec.constraints : undefined, next, now);
   }
 
   remove(cache: ImageCache): void {
-    this.replace(cache.metadata?.uid ?? `${cache.metadata?.namespace}/${cache.metadata?.name}`, new Set());
+    const uid = cacheUid(cache);
+    this.provisional.delete(uid);
+    this.replace(uid, undefined, new Map(), this.now());
+    this.byCache.delete(uid);
   }
 
-  private replace(uid: string, next: Set<string>): void {
-    const previous = this.byCache.get(uid) ?? new Set<string>();
-    for (const pair of next) {
-      if (previous.has(pair)) continue;
-      this.refs.set(pair, (this.refs.get(pair) ?? 0) + 1);
-      const [image, node] = pair.split('|') as [string, string];
-      this.index.recordWarmed(node, image);
-    }
-    for (const pair of previous) {
-      if (next.has(pair)) continue;
-      const count = (this.refs.get(pair) ?? 1) - 1;
-      if (count > 0) {
-        this.refs.set(pair, count);
-        continue;
-      }
-      this.refs.delete(pair);
-      const [image, node] = pair.split('|') as [string, string];
-      this.index.forgetWarmed(node, image);
-    }
-    if (next.size > 0) this.byCache.set(uid, next);
-    else this.byCache.delete(uid);
+  /**
+   * The leader saw its own pre-pull pod for this cache finish: count the record now
+   * rather than after the status round trip, so the next pass does not pull again.
+   * The caller has checked that the cache asked for this image on this node.
+   */
+  notePulled(cacheUid: string, image: string, node: string, at = this.now()): void {
+    const entry = this.byCache.get(cacheUid);
+    if (!entry) return;
+    const pair = `${image}|${node}`;
+    let provisional = this.provisional.get(cacheUid);
+    if (!provisional) this.provisional.set(cacheUid, (provisional = new Map()));
+    provisional.set(pair, at);
+    const next = new Map(entry.claims);
+    next.set(pair, Math.max(next.get(pair) ?? 0, at));
+    this.replace(cacheUid, entry.constraints, next, this.now());
   }
+
+  /** When the record of this image on this node was last verified, by the caches that may claim it. */
+  verifiedAt(image: string, node: string): number | undefined {
+    return this.believedAt(`${image}|${node}`);
+  }
+
+  /** Why the record stopped counting, while it is dropped. */
+  droppedReason(image: string, node: string): DropReason | undefined {
+    return this.dropped.get(`${image}|${node}`);
+  }
+
+  /**
+   * Records that count only by themselves (the node does not list the image) and
+   * reached three quarters of their lifetime: the controller pulls them again.
+   * Each is handed out once per verification time.
+   */
+  takeReverifyDue(now = this.now()): Array<{ image: string; node: string }> {
+    const due: Array<{ image: string; node: string }> = [];
+    for (let entry = this.reverifyQueue.popDue(now); entry; entry = this.reverifyQueue.popDue(now)) {
+      // The entry stays: judging the record again at the same time queues nothing new.
+      if (this.reverifyScheduled.get(entry.key) !== entry.at) continue;
+      const bar = entry.key.indexOf('|');
+      due.push({ image: entry.key.slice(0, bar), node: entry.key.slice(bar + 1) });
+    }
+    return due;
+  }
+
+  /** When the next record falls due for verification, if any is queued. */
+  nextReverifyAt(): number | undefined {
+    return this.reverifyQueue.peek();
+  }
+
+  /** Run the expiries that fell due; the timer calls this, tests may too. */
+  expireDue(now = this.now()): void {
+    this.checkSettings(now);
+    const due: string[] = [];
+    for (let entry = this.queue.popDue(now); entry; entry = this.queue.popDue(now)) {
+      if (this.scheduled.get(entry.key) !== entry.at) continue;
+      this.scheduled.delete(entry.key);
+      due.push(entry.key);
+    }
+    // Judged after the queue is drained: a record judged again is queued for a later time.
+    for (const pair of due) this.judge(pair, now);
+    this.arm(now);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+  }
+
+  private nodeChanged(name: string): void {
+    const pairs = this.byNode.get(name);
+    if (!pairs) return;
+    const now = this.now();
+    this.checkSettings(now);
+    for (const pair of pairs) this.judge(pair, now);
+  }
+
+  private replace(uid: string, constraints: PlacementConstraints | undefined, next: Map<string, number>, now: number): void {
+    this.checkSettings(now);
+    const entry = this.byCache.get(uid);
+    const previous = entry?.claims ?? new Map<string, number>();
+    const constraintsChanged = entry?.constraints !== constraints;
+    this.byCache.set(uid, { constraints, claims: next });
+    const changed: string[] = [];
+    for (const [pair, at] of previous) {
+      if (next.get(pair) === at && !constraintsChanged) continue;
+      changed.push(pair);
+      if (next.has(pair)) continue;
+      const claims = this.byPair.get(pair);
+      claims?.delete(uid);
+      if (claims?.size === 0) {
+        this.byPair.delete(pair);
+        const node = nodeOf(pair);
+        const onNode = this.byNode.get(node);
+        onNode?.delete(pair);
+        if (onNode?.size === 0) this.byNode.delete(node);
+      }
+    }
+    for (const [pair, at] of next) {
+      if (previous.get(pair) === at && !constraintsChanged) continue;
+      if (!previous.has(pair)) changed.push(pair);
+      let claims = this.byPair.get(pair);
+      if (!claims) this.byPair.set(pair, (claims = new Map()));
+      claims.set(uid, at);
+      const node = nodeOf(pair);
+      let onNode = this.byNode.get(node);
+      if (!onNode) this.byNode.set(node, (onNode = new Set()));
+      onNode.add(pair);
+    }
+    for (const pair of changed) this.judge(pair, now);
+    this.arm(now);
+  }
+
+  /** The latest verification among caches that may claim the pair on the node as it is now. */
+  private believedAt(pair: string): number | undefined {
+    const claims = this.byPair.get(pair);
+    if (!claims) return undefined;
+    const node = this.index.node(nodeOf(pair));
+    if (!node) return undefined;
+    let at: number | undefined;
+    for (const [uid, time] of claims) {
+      const constraints = this.byCache.get(uid)?.constraints;
+      if (constraints && (at === undefined || time > at) && podFitsNode(constraints, node)) at = time;
+    }
+    return at;
+  }
+
+  /** Decide one record and bring the index in line with the decision. */
+  private judge(pair: string, now: number): void {
+    const image = pair.slice(0, pair.indexOf('|'));
+    const node = nodeOf(pair);
+    const verifiedAt = this.believedAt(pair);
+    if (verifiedAt === undefined) {
+      this.index.forgetWarmed(node, image);
+      this.disproved.delete(pair);
+      this.dropped.delete(pair);
+      this.scheduled.delete(pair);
+      this.reverifyScheduled.delete(pair);
+      return;
+    }
+    if (this.disproved.has(pair) && this.disproved.get(pair) !== verifiedAt) this.disproved.delete(pair);
+    const settings = this.settings();
+    const verdict =
+      this.disproved.get(pair) === verifiedAt
+        ? ({ steer: false, reason: 'removed' } as const)
+        : judgeWarmRecord({ verifiedAt, reported: this.index.reports(node, image), list: this.index.node(node)?.imageList }, now, settings);
+    if (verdict.steer) {
+      this.dropped.delete(pair);
+      if (verdict.reported) {
+        // The kubelet lists it: no record needed until it stops doing so (a node update).
+        this.index.forgetWarmed(node, image);
+        this.scheduled.delete(pair);
+        this.reverifyScheduled.delete(pair);
+      } else {
+        this.index.recordWarmed(node, image);
+        this.schedule(pair, verdict.expiresAt);
+        const at = reverifyAt(verifiedAt, settings.lifetimeMs);
+        if (this.reverifyScheduled.get(pair) !== at) {
+          this.reverifyScheduled.set(pair, at);
+          this.reverifyQueue.push(at, pair);
+        }
+      }
+      return;
+    }
+    this.index.forgetWarmed(node, image);
+    this.scheduled.delete(pair);
+    this.reverifyScheduled.delete(pair);
+    if (verdict.reason === 'removed') this.disproved.set(pair, verifiedAt);
+    if (this.dropped.get(pair) === verdict.reason) return;
+    this.dropped.set(pair, verdict.reason);
+    recordsDropped.inc({ reason: verdict.reason });
+    this.options.onDropped?.({ image, node, reason: verdict.reason, caches: [...(this.byPair.get(pair)?.keys() ?? [])] });
+  }
+
+  private schedule(pair: string, at: number): void {
+    if (this.scheduled.get(pair) === at) return;
+    this.scheduled.set(pair, at);
+    this.queue.push(at, pair);
+  }
+
+  private settings(): RecordSettings {
+    return this.lastSettings ?? (this.lastSettings = this.options.settings());
+  }
+
+  /** A changed lifetime, cap or lag changes every verdict: judge all records again (rare). */
+  private checkSettings(now: number): void {
+    const current = this.options.settings();
+    const last = this.lastSettings;
+    this.lastSettings = current;
+    if (!last || (last.lifetimeMs === current.lifetimeMs && last.statusImageCap === current.statusImageCap && last.statusLagMs === current.statusLagMs)) return;
+    this.scheduled.clear();
+    this.queue.clear();
+    this.reverifyScheduled.clear();
+    this.reverifyQueue.clear();
+    for (const pair of this.byPair.keys()) this.judge(pair, now);
+  }
+
+  private arm(now: number): void {
+    const next = this.queue.peek();
+    if (next === undefined && this.byPair.size === 0) return this.stop();
+    const at = Math.min(next ?? Number.POSITIVE_INFINITY, now + MAX_TIMER_MS);
+    if (this.timer && this.timerAt <= at) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
+      this.expireDue();
+    }, Math.max(0, at - now));
+    this.timer.unref();
+  }
+}
+
+function cacheUid(cache: ImageCache): string {
+  return cache.metadata?.uid ?? `${cache.metadata?.namespace}/${cache.metadata?.name}`;
+}
+
+function nodeOf(pair: string): string {
+  return pair.slice(pair.indexOf('|') + 1);
 }

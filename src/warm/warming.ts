@@ -39,6 +39,8 @@ export interface WarmingOptions {
   demandTtlMs?: number;
   demandFlushMs?: number;
   backoff?: BackoffOptions;
+  /** How much later than a warm record a node status must be to disprove it (default DEFAULT_STATUS_LAG_MS). */
+  statusLagMs?: number;
 }
 
 export class Warming {
@@ -49,8 +51,9 @@ export class Warming {
   private readonly releaser: ShortlistReleaser;
 
   constructor(options: WarmingOptions) {
-    this.caches = new ImageCacheWatch(options.kc, options.state, { keepCaches: true });
+    this.caches = new ImageCacheWatch(options.kc, options.state, { keepCaches: true, ...(options.statusLagMs !== undefined ? { statusLagMs: options.statusLagMs } : {}) });
     this.caches.onChange(() => this.controller.poke());
+    this.caches.onDropped((drop) => this.controller.recordDropped(drop));
     this.demand = new DemandRecorder({
       kc: options.kc,
       state: options.state,
@@ -60,6 +63,7 @@ export class Warming {
       kc: options.kc,
       state: options.state,
       caches: () => this.caches.list(),
+      records: this.caches.records,
       cachesSynced: () => this.caches.synced,
       helperImage: options.helperImage,
       installation: options.installation ?? options.namespace,

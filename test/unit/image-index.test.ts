@@ -81,7 +81,7 @@ describe('ImageIndex', () => {
     expect(indexed?.labels['pool']).to.equal('gpu');
     expect(indexed?.taints).to.deep.equal([{ key: 'gpu', value: 'yes', effect: 'NoSchedule' }]);
     expect(indexed?.allocatable).to.deep.equal({ cpu: '8', memory: '32Gi', pods: '110' });
-    expect(Object.keys(indexed ?? {}).sort()).to.deep.equal(['allocatable', 'id', 'images', 'labels', 'name', 'reported', 'schedulable', 'taints', 'warmed']);
+    expect(Object.keys(indexed ?? {}).sort()).to.deep.equal(['allocatable', 'id', 'imageList', 'images', 'labels', 'name', 'reported', 'schedulable', 'taints', 'warmed']);
   });
 
   it('ignores malformed labels, taints and conditions instead of failing', () => {

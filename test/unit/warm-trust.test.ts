@@ -84,7 +84,7 @@ describe('warm/trust', () => {
       const index = new ImageIndex();
       index.upsertNode(makeNode({ name: 'n1', labels: { pool: 'a' } }));
       index.upsertNode(makeNode({ name: 'gpu', labels: { pool: 'gpu' } }));
-      return { index, records: new WarmRecords(index) };
+      return { index, records: new WarmRecords(index, { settings: () => ({ lifetimeMs: 86_400_000, statusImageCap: 50, statusLagMs: 60_000 }) }) };
     }
 
     it('records an image of the spec on a node the cache selects', () => {
