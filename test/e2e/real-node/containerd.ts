@@ -15,6 +15,8 @@ export interface ContainerdOptions {
   sandboxImage: string;
   /** Registry host as images name it (e.g. 127.0.0.1:5000) -> the URL this node pulls it from. */
   mirrors: Record<string, string>;
+  /** Destinations pods reach through the node's bridge address (podGateway), e.g. the Service range. */
+  podRoutes?: string[];
 }
 
 export interface Containerd {
@@ -27,6 +29,34 @@ export interface Containerd {
 
 export function cniNetworkName(index: number): string {
   return `image-locality-lab-${index}`;
+}
+
+export function podBridge(index: number): string {
+  return `ilbr${index}`;
+}
+
+export function podSubnet(index: number): string {
+  return `10.251.${index}.0/24`;
+}
+
+/** The node's own address on its pod bridge: host-local IPAM keeps .1 for the gateway. */
+export function podGateway(index: number): string {
+  return `10.251.${index}.1`;
+}
+
+/**
+ * The node's pod bridge, made before containerd's bridge plugin would make it, so
+ * that it carries the gateway address: the lab's namespace then has a route to the
+ * node's pods (kubelet probes, the apiserver calling a webhook pod) and pods reach
+ * addresses of the namespace through it. The plugin keeps an existing bridge as it
+ * is; with isGateway it would add the address itself but also turn on forwarding,
+ * which nothing here needs (every address pods talk to is the namespace's own).
+ */
+export function createPodBridge(netns: string, index: number): void {
+  const bridge = podBridge(index);
+  run('ip', ['-n', netns, 'link', 'add', bridge, 'type', 'bridge']);
+  run('ip', ['-n', netns, 'addr', 'add', `${podGateway(index)}/24`, 'dev', bridge]);
+  run('ip', ['-n', netns, 'link', 'set', bridge, 'up']);
 }
 
 function toml(o: ContainerdOptions, d: Record<string, string>): string {
@@ -86,11 +116,17 @@ function cniConfig(o: ContainerdOptions, ipamDir: string): string {
       plugins: [
         {
           type: 'bridge',
-          bridge: `ilbr${o.index}`,
-          // isGateway would turn on net.ipv4.ip_forward machine-wide; pods need no way out.
+          bridge: podBridge(o.index),
+          // isGateway would turn on IP forwarding; pods need no way out (createPodBridge).
           isGateway: false,
           ipMasq: false,
-          ipam: { type: 'host-local', ranges: [[{ subnet: `10.251.${o.index}.0/24` }]], dataDir: ipamDir },
+          ipam: {
+            type: 'host-local',
+            ranges: [[{ subnet: podSubnet(o.index), gateway: podGateway(o.index) }]],
+            dataDir: ipamDir,
+            // No default route: only these destinations, each an address inside the lab.
+            routes: (o.podRoutes ?? []).map((dst) => ({ dst, gw: podGateway(o.index) })),
+          },
         },
       ],
     },

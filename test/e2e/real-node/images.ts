@@ -156,6 +156,11 @@ export interface PushTarget {
 }
 
 export function pushImage(layout: string, repository: string, target: PushTarget): void {
+  copyToRegistry(`oci:${layout}:${TAG}`, `${repository}:${TAG}`, target);
+}
+
+/** skopeo copy from any source transport (oci:, containers-storage:) to the lab's registry. */
+export function copyToRegistry(source: string, repositoryAndTag: string, target: PushTarget): void {
   const [cmd, ...args] = [
     ...target.wrap,
     'skopeo',
@@ -163,8 +168,8 @@ export function pushImage(layout: string, repository: string, target: PushTarget
     '--quiet',
     '--dest-tls-verify=false',
     ...(target.credentials ? ['--dest-creds', `${target.credentials.username}:${target.credentials.password}`] : []),
-    `oci:${layout}:${TAG}`,
-    `docker://${target.registry}/${repository}:${TAG}`,
+    source,
+    `docker://${target.registry}/${repositoryAndTag}`,
   ];
   run(cmd!, args, { timeoutMs: 600_000 });
 }

@@ -10,10 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
-import { startControlPlane, type ControlPlane } from '../control-plane/control-plane.js';
-import { startContainerd, cniNetworkName, type Containerd } from './containerd.js';
+import { KUBERNETES_SERVICE_IP, startControlPlane, type ControlPlane } from '../control-plane/control-plane.js';
+import { createPodBridge, startContainerd, cniNetworkName, type Containerd } from './containerd.js';
 import { machineBefore, recoverAbandonedLab, undoLab, writeState, type HostState } from './host-state.js';
-import { buildImage, IMAGE_TAG, layoutLayerBytes, pushImage, type ImageRecipe } from './images.js';
+import { buildImage, copyToRegistry, IMAGE_TAG, layoutLayerBytes, pushImage, type ImageRecipe } from './images.js';
 import { startKubelet, type Kubelet } from './kubelet.js';
 import { createNetns, netnsWrap, startBridge, type Bridge } from './netns.js';
 import { sleep, spawnInLab, waitFor } from './procs.js';
@@ -63,8 +63,34 @@ export interface LabOptions {
   megabytesPerSecond?: number;
   /** Large images to build and push, by name. */
   large?: Record<string, { layers: number; layerBytes: number }>;
+  /**
+   * What an install that runs in the cluster needs and a bare lab lacks: Deployments
+   * that make pods, Services with endpoints, pods with a service account token, and a
+   * way from pods to the apiserver. See IN_CLUSTER_CONTROLLERS and startLab.
+   */
+  inCluster?: boolean;
   log?: (line: string) => void;
 }
+
+/**
+ * kube-controller-manager's controllers for an in-cluster lab, each for a reason:
+ * Deployment -> ReplicaSet -> pods; EndpointSlices, through which the apiserver finds
+ * a webhook Service's pods; the `default` ServiceAccount the ServiceAccount admission
+ * plugin waits for; kube-root-ca.crt, which every pod's token volume mounts; and the
+ * garbage collector and namespace controller, without which an uninstall would leave
+ * ReplicaSets, pods and a Terminating namespace behind.
+ */
+export const IN_CLUSTER_CONTROLLERS = [
+  'deployment-controller',
+  'replicaset-controller',
+  'endpointslice-controller',
+  'serviceaccount-controller',
+  'root-ca-certificate-publisher-controller',
+  'garbage-collector-controller',
+  'namespace-controller',
+];
+/** The `kubernetes` Service's port: what pods find in KUBERNETES_SERVICE_PORT. */
+const KUBERNETES_SERVICE_PORT = 443;
 
 export interface Lab {
   dir: string;
@@ -83,6 +109,11 @@ export interface Lab {
   keepLogs(): string;
   /** Removes an image from one node's runtime, as the kubelet's image GC would. */
   removeImage(node: string, ref: string): void;
+  /**
+   * Pushes an image from another transport (e.g. `containers-storage:...`) into the
+   * open registry as `repository:tag`; returns the reference nodes pull it by.
+   */
+  pushImage(source: string, repository: string, tag: string): string;
   stop(): Promise<void>;
 }
 
@@ -138,6 +169,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'image-locality-lab-'));
   const logDir = path.join(dir, 'logs');
   fs.mkdirSync(logDir);
+  const inCluster = opts.inCluster ?? false;
   const names = Array.from({ length: nodeCount }, (_, i) => `lab-node-${i + 1}`);
   const addresses = names.map((_, i) => `10.250.0.${11 + i}`);
   const state: HostState = {
@@ -155,7 +187,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const since = (): string => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
   try {
-    createNetns(LAB_NETNS, addresses);
+    // In-cluster, the `kubernetes` ClusterIP is an address of the namespace itself (see below).
+    createNetns(LAB_NETNS, inCluster ? [...addresses, KUBERNETES_SERVICE_IP] : addresses);
+    names.forEach((_, i) => createPodBridge(LAB_NETNS, i + 1));
     const wrap = netnsWrap(LAB_NETNS);
     const bridge = await startBridge({ wrap, dir, logDir, relayScript: path.join(here, 'relay.js') });
 
@@ -164,10 +198,32 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       dir: path.join(dir, 'control-plane'),
       netns: { wrap, connect: bridge.connect },
       extraTokens: nodeTokens,
-      // kubectl logs/exec: the node's InternalIP, never a name lookup (that would leave the lab).
-      extraApiserverArgs: ['--kubelet-preferred-address-types=InternalIP'],
+      extraApiserverArgs: [
+        // kubectl logs/exec: the node's InternalIP, never a name lookup (that would leave the lab).
+        '--kubelet-preferred-address-types=InternalIP',
+        // No kube-proxy routes a Service's ClusterIP: the apiserver calls a webhook
+        // Service at one of its EndpointSlice addresses (a pod IP on a node's bridge).
+        ...(inCluster ? ['--enable-aggregator-routing=true'] : []),
+      ],
+      // Pods get a service account token (in-cluster clients need one).
+      serviceAccountAdmission: inCluster,
+      ...(inCluster ? { controllerManager: { controllers: IN_CLUSTER_CONTROLLERS } } : {}),
     });
     const apiPort = Number(new URL(cp.server).port);
+    if (inCluster) {
+      // Pods reach the apiserver the way in-cluster clients look for it, at the
+      // `kubernetes` Service (KUBERNETES_SERVICE_HOST/PORT, which the kubelet sets).
+      // Without kube-proxy that ClusterIP leads nowhere, so the lab owns it: the
+      // address is on the namespace's loopback, pods route it through their node's
+      // bridge, and this forwarder passes the bytes to the apiserver. TLS runs end to
+      // end: the apiserver's certificate names the ClusterIP.
+      const vip = spawnInLab('kubernetes-service', process.execPath, [path.join(here, 'relay.js'), 'forward', `${KUBERNETES_SERVICE_IP}:${KUBERNETES_SERVICE_PORT}`, String(apiPort), `--lab=${dir}`], {
+        wrap,
+        logDir,
+        stdinPipe: true,
+      });
+      await waitFor(vip, 'kubernetes Service forwarder', 30_000, () => fs.readFileSync(vip.logFile, 'utf8').includes('listening'));
+    }
     const hostPort = await bridge.forward(apiPort);
     const kubeconfigPath = path.join(dir, 'kubeconfig');
     fs.writeFileSync(kubeconfigPath, hostKubeconfig(`https://127.0.0.1:${hostPort}`, cp.caPem, cp.token), { mode: 0o600 });
@@ -218,6 +274,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
           logDir,
           wrap,
           sandboxImage: images['pause']!.ref,
+          podRoutes: inCluster ? [`${KUBERNETES_SERVICE_IP}/32`] : [],
           mirrors: {
             [PUBLIC_REGISTRY]: `http://127.0.0.1:${LINK_PORT_BASE + i + 1}`,
             [PRIVATE_REGISTRY]: `http://${PRIVATE_REGISTRY}`,
@@ -283,6 +340,10 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         const refs = rows.filter((r) => r[0] === ref || (digest !== undefined && r[2] === digest)).map((r) => r[0]!);
         if (refs.length === 0) throw new Error(`${node} does not hold ${ref}`);
         n.containerd.ctr(['images', 'rm', '--sync', ...refs]);
+      },
+      pushImage(source, repository, tag) {
+        copyToRegistry(source, `${repository}:${tag}`, { wrap, registry: `127.0.0.1:${PUBLIC_PORT}` });
+        return `${PUBLIC_REGISTRY}/${repository}:${tag}`;
       },
       async stop() {
         if (stopped) return;

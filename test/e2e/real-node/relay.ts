@@ -8,6 +8,12 @@
 //                                   the rest is piped to 127.0.0.1:PORT (inside)
 //   relay.js expose PORT SOCKET     127.0.0.1:PORT (inside) piped to SOCKET, where
 //                                   the outside side listens
+//   relay.js forward ADDR:PORT TO   ADDR:PORT (inside) piped to 127.0.0.1:TO (inside):
+//                                   a Service's ClusterIP for pods, as kube-proxy's
+//                                   userspace mode did (there is no kube-proxy)
+//
+// A trailing --lab=DIR is ignored here; it marks the process as the lab's, so that
+// a teardown finds it.
 //
 // It exits when its parent goes away (stdin closes), so it cannot outlive a lab.
 import fs from 'node:fs';
@@ -47,13 +53,18 @@ function dialServer(socketPath: string): net.Server {
   }).listen(socketPath);
 }
 
+/** Listens on host:port inside and joins each connection to a fresh `dial()`. */
+function pipeServer(host: string, port: number, dial: () => net.Socket): net.Server {
+  return net.createServer((client) => joinSockets(client, dial())).listen(port, host);
+}
+
 function exposeServer(port: number, socketPath: string): net.Server {
-  return net
-    .createServer((client) => {
-      const upstream = net.connect({ path: socketPath });
-      joinSockets(client, upstream);
-    })
-    .listen(port, '127.0.0.1');
+  return pipeServer('127.0.0.1', port, () => net.connect({ path: socketPath }));
+}
+
+function forwardServer(listen: string, port: number): net.Server {
+  const at = listen.lastIndexOf(':');
+  return pipeServer(listen.slice(0, at), Number(listen.slice(at + 1)), () => net.connect({ host: '127.0.0.1', port }));
 }
 
 function main(argv: string[]): void {
@@ -64,8 +75,10 @@ function main(argv: string[]): void {
     server = dialServer(a);
   } else if (mode === 'expose' && a && b) {
     server = exposeServer(Number(a), b);
+  } else if (mode === 'forward' && a?.includes(':') && b) {
+    server = forwardServer(a, Number(b));
   } else {
-    process.stderr.write('usage: relay.js dial SOCKET | relay.js expose PORT SOCKET\n');
+    process.stderr.write('usage: relay.js dial SOCKET | relay.js expose PORT SOCKET | relay.js forward ADDR:PORT TO\n');
     process.exit(2);
   }
   server.on('error', (err) => {

@@ -53,12 +53,23 @@ export function missingForRealNodes(): string[] {
   return missing;
 }
 
+/** Building the project's own image (test/image/project-image.ts) needs these too. */
+const IMAGE_BUILD_PACKAGES: Array<[string, string]> = [
+  ['buildah', '/usr/bin/buildah'],
+  ['debootstrap', '/usr/sbin/debootstrap'],
+];
+
 /**
  * For a mocha `before`: skip the suite with one line when the machine cannot run a
- * lab, or fail when IMAGE_LOCALITY_REQUIRE_REAL_NODES=1 says it must.
+ * lab (and, with projectImage, build the project's image), or fail when
+ * IMAGE_LOCALITY_REQUIRE_REAL_NODES=1 says it must.
  */
-export function requireRealNodes(ctx: Mocha.Context): void {
+export function requireRealNodes(ctx: Mocha.Context, opts: { projectImage?: boolean } = {}): void {
   const missing = missingForRealNodes();
+  if (opts.projectImage) {
+    const packages = IMAGE_BUILD_PACKAGES.filter(([, file]) => !fs.existsSync(file)).map(([pkg]) => pkg);
+    if (packages.length > 0) missing.push(`Debian packages ${packages.join(', ')} (to build the project image)`);
+  }
   if (missing.length === 0) return;
   const line = `real-node tests need ${missing.join('; ')}`;
   if (process.env[REQUIRE_ENV] === '1') throw new Error(`${line} (${REQUIRE_ENV}=1 makes this a failure)`);

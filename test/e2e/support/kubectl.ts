@@ -1,6 +1,9 @@
 /**
  * kubectl v1.36.3 as built by control-plane/build.sh, run against a test control
  * plane's kubeconfig. Returns stdout, or throws with the command and its stderr.
+ * `wrap` runs it inside the real-node lab's namespace (e.g. nsenter --net=...), with
+ * the lab's inside kubeconfig: kubectl must not go through a relay served by this
+ * very process, whose event loop waits for kubectl to finish.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -10,8 +13,9 @@ export function kubectlPath(): string {
   return join(controlPlaneBinDir(), 'kubectl');
 }
 
-export function kubectl(kubeconfigPath: string, args: string[], input?: string): string {
-  const result = spawnSync(kubectlPath(), ['--kubeconfig', kubeconfigPath, ...args], {
+export function kubectl(kubeconfigPath: string, args: string[], input?: string, wrap: string[] = []): string {
+  const command = [...wrap, kubectlPath(), '--kubeconfig', kubeconfigPath, ...args];
+  const result = spawnSync(command[0]!, command.slice(1), {
     encoding: 'utf8',
     timeout: 120_000,
     ...(input !== undefined ? { input } : {}),
