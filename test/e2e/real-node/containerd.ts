@@ -15,7 +15,7 @@ export interface ContainerdOptions {
   sandboxImage: string;
   /** Registry host as images name it (e.g. 127.0.0.1:5000) -> the URL this node pulls it from. */
   mirrors: Record<string, string>;
-  /** Destinations pods reach through the node's bridge address (podGateway), e.g. the Service range. */
+  /** Destinations pods reach through the node's bridge address (podGateway), e.g. the `kubernetes` ClusterIP. */
   podRoutes?: string[];
 }
 
