@@ -4,11 +4,9 @@ import { createAdmissionEndpoint } from '../../src/admission/endpoint.js';
 import { createRateLimiter } from '../../src/admission/rejections.js';
 import { registry } from '../../src/server/metrics.js';
 
-const endpoint = createAdmissionEndpoint({ context: () => undefined });
-
 function answer(body: unknown): { status: number; body: { response?: { uid?: string; allowed?: boolean; status?: { code: number } }; error?: string } } {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  return endpoint.review(Buffer.from(text)) as never;
+  return createAdmissionEndpoint({ context: () => undefined }).review(Buffer.from(text)) as never;
 }
 
 async function rejectedCount(code: string): Promise<number> {

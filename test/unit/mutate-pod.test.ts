@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import jsonpatch from 'jsonpatch';
 import type { V1Pod } from '@kubernetes/client-node';
-import { decidePodMutation, UNCHANGED, type Decision } from '../../src/admission/mutate-pod.js';
+import { decidePodMutation, SKIP, UNCHANGED, type Decision } from '../../src/admission/mutate-pod.js';
+import type { SkipCode } from '../../src/admission/reasons.js';
 import type { ClusterState } from '../../src/cluster/cluster-state.js';
 import { DIGEST_A, containerdImage, makeNode, makePod } from '../support/objects.js';
 import { OWN_NAMESPACE, stateWith } from '../support/state.js';
@@ -48,47 +49,57 @@ describe('decidePodMutation', () => {
     beforeEach(() => {
       state = cluster();
     });
-    const cases: Array<[string, V1Pod, string?]> = [
-      ['a namespace that did not opt in', makePod('p', 'plain', ['nginx:1.25'])],
-      ['kube-system', makePod('p', 'kube-system', ['nginx:1.25'])],
-      ["the webhook's own namespace", makePod('p', OWN_NAMESPACE, ['nginx:1.25'])],
-      ['a pod annotated skip', makePod('p', 'apps', ['nginx:1.25'], { annotations: { 'image-locality.dev/skip': 'true' } })],
-      ['a bound pod', makePod('p', 'apps', ['nginx:1.25'], { spec: { nodeName: 'node-b' } })],
-      ['a mirror pod', makePod('p', 'apps', ['nginx:1.25'], { annotations: { 'kubernetes.io/config.mirror': 'x' } })],
-      [
-        'a DaemonSet pod pinned by metadata.name',
-        makePod('p', 'apps', ['nginx:1.25'], {
-          spec: {
-            affinity: {
-              nodeAffinity: {
-                requiredDuringSchedulingIgnoredDuringExecution: {
-                  nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['node-c'] }] }],
-                },
-              },
+    const owned = (kind: string): V1Pod => {
+      const pod = makePod('p', 'apps', ['nginx:1.25']);
+      return { ...pod, metadata: { ...pod.metadata, ownerReferences: [{ apiVersion: 'apps/v1', kind, name: 'o', uid: 'u1', controller: true }] } };
+    };
+    const pinned = makePod('p', 'apps', ['nginx:1.25'], {
+      spec: {
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['node-c'] }] }],
             },
           },
-        }),
-      ],
-      ['an UPDATE', makePod('p', 'apps', ['nginx:1.25']), 'UPDATE'],
+        },
+      },
+    });
+    // The code says why, so a pod skipped for the wrong reason fails here.
+    const cases: Array<[string, V1Pod, SkipCode, string?]> = [
+      ['a namespace that did not opt in', makePod('p', 'plain', ['nginx:1.25']), SKIP.NOT_OPTED_IN],
+      ['kube-system', makePod('p', 'kube-system', ['nginx:1.25']), SKIP.SYSTEM_NAMESPACE],
+      ["the webhook's own namespace", makePod('p', OWN_NAMESPACE, ['nginx:1.25']), SKIP.OWN_NAMESPACE],
+      ['a pod annotated skip', makePod('p', 'apps', ['nginx:1.25'], { annotations: { 'image-locality.dev/skip': 'true' } }), SKIP.POD_OPTED_OUT],
+      ['a bound pod', makePod('p', 'apps', ['nginx:1.25'], { spec: { nodeName: 'node-b' } }), SKIP.BOUND],
+      ['a mirror pod', makePod('p', 'apps', ['nginx:1.25'], { annotations: { 'kubernetes.io/config.mirror': 'x' } }), SKIP.MIRROR_POD],
+      ['a pod a DaemonSet owns', owned('DaemonSet'), SKIP.DAEMONSET],
+      ['a pod pinned by metadata.name', pinned, SKIP.PINNED],
+      ['an UPDATE', makePod('p', 'apps', ['nginx:1.25']), SKIP.NOT_CREATE, 'UPDATE'],
     ];
-    for (const [what, pod, operation] of cases) {
+    for (const [what, pod, code, operation] of cases) {
       it(`leaves alone ${what}`, () => {
-        expect(decide(state, pod, operation).outcome).to.equal('skipped');
+        expect(decide(state, pod, operation)).to.include({ outcome: 'skipped', code });
       });
     }
 
-    it('leaves alone a pod with skip annotation "false"? no: only "true" opts out', () => {
-      const pod = makePod('p', 'apps', ['nginx:1.25'], { annotations: { 'image-locality.dev/skip': 'false' } });
-      expect(decide(state, pod).outcome).to.equal('mutated');
-    });
+    const notSkipped: Array<[string, V1Pod]> = [
+      ['skip annotation "false" (only "true" opts out)', makePod('p', 'apps', ['nginx:1.25'], { annotations: { 'image-locality.dev/skip': 'false' } })],
+      ['an empty nodeName (not bound yet)', makePod('p', 'apps', ['nginx:1.25'], { spec: { nodeName: '' } })],
+      ['a pod a ReplicaSet owns', owned('ReplicaSet')],
+    ];
+    for (const [what, pod] of notSkipped) {
+      it(`steers a pod with ${what}`, () => {
+        expect(decide(state, pod).outcome).to.equal('mutated');
+      });
+    }
 
     it('does nothing when the policy turns affinity off', () => {
-      expect(decide(cluster({ affinity: { mode: 'off' } }), makePod('p', 'apps', ['nginx:1.25'])).outcome).to.equal('skipped');
+      expect(decide(cluster({ affinity: { mode: 'off' } }), makePod('p', 'apps', ['nginx:1.25']))).to.include({ outcome: 'skipped', code: SKIP.AFFINITY_OFF });
     });
 
     it('does nothing in a namespace the policy excludes', () => {
       const state2 = cluster({ namespaces: { exclude: ['apps'] } });
-      expect(decide(state2, makePod('p', 'apps', ['nginx:1.25'])).outcome).to.equal('skipped');
+      expect(decide(state2, makePod('p', 'apps', ['nginx:1.25']))).to.include({ outcome: 'skipped', code: SKIP.EXCLUDED_NAMESPACE });
     });
   });
 
@@ -300,19 +311,35 @@ describe('decidePodMutation', () => {
   });
 
   describe('malformed pods', () => {
-    const bad: Array<[string, unknown]> = [
-      ['no spec', { metadata: { name: 'x' } }],
-      ['containers not a list', { spec: { containers: 'nginx' } }],
-      ['container without image', { spec: { containers: [{ name: 'a' }, null, 7] } }],
-      ['affinity a string', { spec: { containers: [{ image: 'nginx:1.25' }], affinity: 'near' } }],
-      ['annotations a list', { metadata: { annotations: ['x'] }, spec: { containers: [{ image: 'nginx:1.25' }] } }],
-      ['a null pod', null],
+    const image = { containers: [{ image: 'nginx:1.25' }] };
+    // Whatever shape arrives, the answer is a decision with the right code, never a throw.
+    const bad: Array<[string, unknown, Partial<Decision>]> = [
+      ['no spec', { metadata: { name: 'x' } }, { outcome: 'skipped', code: SKIP.NO_POD_SPEC }],
+      ['a spec that is a string', { spec: 'x' }, { outcome: 'skipped', code: SKIP.NO_POD_SPEC }],
+      ['a null pod', null, { outcome: 'skipped', code: SKIP.NO_POD_SPEC }],
+      ['containers not a list', { spec: { containers: 'nginx' } }, { outcome: 'unchanged', code: UNCHANGED.NO_SELECTED_IMAGE }],
+      ['containers without images', { spec: { containers: [{ name: 'a' }, null, 7] } }, { outcome: 'unchanged', code: UNCHANGED.NO_SELECTED_IMAGE }],
+      ['affinity a string', { spec: { ...image, affinity: 'near' } }, { outcome: 'skipped', code: SKIP.MALFORMED_AFFINITY }],
+      ['nodeAffinity a list', { spec: { ...image, affinity: { nodeAffinity: [] } } }, { outcome: 'skipped', code: SKIP.MALFORMED_AFFINITY }],
+      ['metadata a string', { metadata: 'x', spec: image }, { outcome: 'skipped', code: SKIP.MALFORMED_ANNOTATIONS }],
+      ['annotations a list', { metadata: { annotations: ['x'] }, spec: image }, { outcome: 'skipped', code: SKIP.MALFORMED_ANNOTATIONS }],
     ];
-    for (const [what, pod] of bad) {
-      it(`never throws for ${what}`, () => {
-        expect(() => decide(cluster(), (pod === null ? null : { ...(pod as object), metadata: { namespace: 'apps', ...((pod as { metadata?: object }).metadata ?? {}) } }) as V1Pod)).not.to.throw();
+    for (const [what, pod, want] of bad) {
+      it(`answers ${what} with ${want.outcome} (${want.code})`, () => {
+        const input = pod === null || typeof (pod as { metadata?: unknown }).metadata === 'string'
+          ? pod
+          : { ...(pod as object), metadata: { namespace: 'apps', ...((pod as { metadata?: object }).metadata ?? {}) } };
+        const decision = decidePodMutation({ operation: 'CREATE', namespace: 'apps', kind: { group: '', version: 'v1', kind: 'Pod' }, pod: input }, cluster().mutationContext());
+        expect(decision).to.include(want);
       });
     }
+
+    it('treats null metadata and null annotations as absent', () => {
+      const pod = { metadata: null, spec: image };
+      expect(decidePodMutation({ operation: 'CREATE', namespace: 'apps', kind: { group: '', version: 'v1', kind: 'Pod' }, pod }, cluster().mutationContext()).outcome).to.equal('mutated');
+      const pod2 = { metadata: { namespace: 'apps', annotations: null }, spec: image };
+      expect(decidePodMutation({ operation: 'CREATE', namespace: 'apps', kind: { group: '', version: 'v1', kind: 'Pod' }, pod: pod2 }, cluster().mutationContext()).outcome).to.equal('mutated');
+    });
   });
 });
 

@@ -478,6 +478,40 @@ warm:
       expect(findExcessiveNesting('['.repeat(65), 64)).to.equal(64);
     });
 
+    // The scanner must see through quotes and comments exactly where YAML does: a
+    // real policy must never be refused, and quotes or '#' must not hide real nesting.
+    const deep = '['.repeat(65);
+    const scans: Array<[string, string, number]> = [
+      ['a comment ended by a newline', `# x\n${deep}`, 4 + 64],
+      ['a comment ended by a carriage return', `# x\r${deep}`, 4 + 64],
+      ["'#' inside a word, which starts no comment", `a#${deep}`, 2 + 64],
+      ["'#' after a tab", `a\t# ${deep}`, -1],
+      ["'#' at the start of a line after a carriage return", `x\r# ${deep}`, -1],
+      ['a closed single-quoted scalar', `'a' ${deep}`, 4 + 64],
+      ['a closed double-quoted scalar', `"a" ${deep}`, 4 + 64],
+      ['an escaped quote inside double quotes', `"a\\" ${deep}"`, -1],
+      ['a backslash in single quotes, which escapes nothing', `'a\\' ${deep}`, 5 + 64],
+      ["an apostrophe inside a word (it's)", `it's ${deep}`, 5 + 64],
+      ['closing brackets', '[]'.repeat(100) + '{}'.repeat(100), -1],
+      ['stray closing brackets, which do not lower the depth below zero', `]}]]${deep}`, 4 + 64],
+    ];
+    for (const [what, text, at] of scans) {
+      it(`finds excessive nesting through ${what}`, () => {
+        expect(findExcessiveNesting(text, 64)).to.equal(at);
+      });
+    }
+    for (const [prev, name] of [[' ', 'a space'], ['\t', 'a tab'], ['\n', 'a newline'], ['\r', 'a carriage return'], ['[', "'['"], ['{', "'{'"], [',', "','"], [':', "':'"]]) {
+      it(`opens a quoted scalar after ${name}`, () => {
+        expect(findExcessiveNesting(`a${prev}'${deep}'`, 64)).to.equal(-1);
+        expect(findExcessiveNesting(`a${prev}"${deep}"`, 64)).to.equal(-1);
+      });
+    }
+
+    it('names the nesting when the parser itself runs out of stack', () => {
+      const text = Array.from({ length: 1400 }, (_, i) => `${' '.repeat(i)}a:`).join('\n');
+      expect(errs(yaml(text))[0]!.message).to.match(/^YAML syntax error at line \d+, column \d+: the document is nested too deeply or is too complex to parse$/);
+    });
+
     it('refuses text over 1 MiB with a clear message, quickly', () => {
       const big = 'affinity:\n  weight: 1\n' + `# ${'x'.repeat(78)}\n`.repeat(64 * 1024); // 5 MiB
       const { value, ms } = timed(() => yaml(big));
