@@ -389,6 +389,75 @@ warm:
     });
   });
 
+  describe('the fix each message names', () => {
+    // Messages are how users repair a policy (the design asks for a field path and a
+    // fix), so each hint is asserted where it belongs and where it does not.
+    const hints: Array<[string, string, string, RegExp, RegExp?]> = [
+      ['a share written as a percentage', 'affinity:\n  minScore: 50\n', 'affinity.minScore', /too large; for 50% write 0\.5$/],
+      ['a share over 100', 'affinity:\n  minScore: 150\n', 'affinity.minScore', /too large$/],
+      ['a share of exactly 100', 'affinity:\n  minScore: 100\n', 'affinity.minScore', /for 100% write 1$/],
+      ['a negative share', 'affinity:\n  minScore: -1\n', 'affinity.minScore', /too small$/],
+      ['a fraction where an integer belongs', 'affinity:\n  weight: 50.5\n', 'affinity.weight', /not a whole number$/],
+      ['an integer field far over its range', 'affinity:\n  weight: 500\n', 'affinity.weight', /too large$/],
+      ['a quoted number', 'affinity:\n  weight: " 80 "\n', 'affinity.weight', /; write it without quotes: weight: 80$/],
+      ['a word where a number belongs', 'affinity:\n  weight: heavy\n', 'affinity.weight', /got a string \("heavy"\)$/],
+      ['an empty string where a number belongs', 'affinity:\n  weight: ""\n', 'affinity.weight', /got a string \(""\)$/],
+      ['a mode with a typo', 'affinity:\n  mode: prefered\n', 'affinity.mode', /; did you mean 'preferred'\?$/],
+      ['an unknown mode', 'affinity:\n  mode: fastest\n', 'affinity.mode', /got a string \("fastest"\)$/],
+      ['off read as false by YAML 1.1', '%YAML 1.1\n---\naffinity:\n  mode: off\n', 'affinity.mode', /; if you meant off, quote it: mode: "off"$/],
+      ['true as a mode', 'affinity:\n  mode: true\n', 'affinity.mode', /got the boolean true$/],
+      ['one pattern where a list belongs', 'images:\n  include: ghcr.io/**\n', 'images.include', /; write a one-item list: include: \["ghcr\.io\/\*\*"\]$/],
+      ['a number where a list belongs', 'images:\n  include: 5\n', 'images.include', /got the number 5$/],
+      ['an entry YAML read as a mapping', 'images:\n  include:\n    - ghcr.io/a: b\n', 'images.include[0]', /quote the entry\)$/],
+      ['an empty entry', 'images:\n  include:\n    -\n', 'images.include[0]', /an empty '- ' entry or a '~' in YAML\)$/],
+      ['a list entry inside a list', 'images:\n  include:\n    - [a]\n', 'images.include[0]', /got a list$/],
+      ['a key without a value, with a text default', 'affinity:\n  mode:\n', 'affinity.mode', /remove the key to use the default \('preferred'\)/],
+      ['a key without a value, with a list default', 'images:\n  include:\n', 'images.include', /remove the key to use the default \(\["\*\*"\]\)/],
+      ['a key that is not text', 'affinity:\n  1: x\n', 'affinity', /is not a string but the number 1; allowed keys in affinity: mode, weight/],
+      ['an unknown key like no known one', 'affinity:\n  zzz: 1\n', 'affinity.zzz', /^unknown key 'affinity\.zzz'; allowed keys in affinity: /],
+      ['a typo in the images section', 'images:\n  includes: [ghcr.io/**]\n', 'images.includes', /did you mean 'images\.include'\?/],
+      ['a typo in the namespaces section', 'namespaces:\n  excludes: [a]\n', 'namespaces.excludes', /did you mean 'namespaces\.exclude'\?/],
+    ];
+    for (const [what, text, field, want] of hints) {
+      it(`explains ${what}`, () => {
+        expect(errorAt(yaml(text), field)).to.match(want);
+      });
+    }
+
+    it('takes exactly 256 patterns in a list, and refuses 257', () => {
+      const list = (n: number) => JSON.stringify({ images: { include: Array.from({ length: n }, (_, i) => `r.io/app-${i}`) } });
+      expect(ok(yaml(list(256))).policy.images.include).to.have.length(256);
+      expect(errorAt(yaml(list(257)), 'images.include')).to.equal('has 257 entries; at most 256 are allowed');
+    });
+
+    it('says once that a whole ConfigMap is not a policy document, whatever keys it carries', () => {
+      const cm = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {}\nbinaryData: {}\nimmutable: true\n';
+      expect(errs(yaml(cm))).to.deep.equal([
+        { field: '', message: "this is a ConfigMap, not a policy document; the policy document goes in the ConfigMap's data as the text of policy.yaml" },
+      ]);
+    });
+
+    it('names the type of a policy that is not a mapping', () => {
+      expect(errorAt(yaml('- a\n'), '')).to.equal('the policy must be a mapping of affinity, images, namespaces, warm at the top level, got a list');
+    });
+
+    it('reports a key whose value is undefined in a policy built in code as having no value', () => {
+      const p = { ...DEFAULT_POLICY, affinity: { ...DEFAULT_POLICY.affinity, weight: undefined } } as unknown as Policy;
+      expect(() => compilePolicy(p, 'code')).to.throw(TypeError, /affinity\.weight: has no value/);
+    });
+
+    for (const [what, data, named] of [
+      ['a Set', new Set(['policy.yaml']), 'a set'],
+      ['a Date', new Date(0), 'a timestamp'],
+      ['a RegExp', /policy/, 'a mapping'],
+      ['binary data', new Uint8Array([1]), 'binary data'],
+    ] as const) {
+      it(`does not read ${what} as a ConfigMap's data`, () => {
+        expect(errorAt(parsePolicyConfigMap(configMap(data)), 'configmap.data')).to.equal(`must be a mapping of keys to text, got ${named}`);
+      });
+    }
+  });
+
   describe('YAML problems', () => {
     it('reports syntax errors with line and column', () => {
       const list = errs(yaml('affinity:\n  weight: 1\n weird: 2\n'));
