@@ -18,7 +18,9 @@ import {
 import * as viaIndex from '../../src/policy/index.js';
 import { referenceForms, wildcardMatch } from '../../src/policy/globs.js';
 import { findExcessiveNesting } from '../../src/policy/yaml-text.js';
-import { editDistance } from '../../src/policy/suggest.js';
+import { closest, editDistance, suggestPath } from '../../src/policy/suggest.js';
+import { describeValue, ErrorList, quoteValue } from '../../src/policy/errors.js';
+import { ALL_PATHS } from '../../src/policy/schema.js';
 import { RUNAWAY_MS } from '../support/timing.js';
 
 function ok(r: PolicyResult): CompiledPolicy {
@@ -955,6 +957,114 @@ data:
     });
   });
 
+  describe('reading ConfigMaps and files defensively', () => {
+    const cmYaml = (name: string, weight: number) =>
+      `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}}\ndata:\n  policy.yaml: "affinity: {weight: ${weight}}"\n`;
+
+    it('describes a ConfigMap only by what it says', () => {
+      expect(ok(parsePolicyConfigMap({ metadata: { name: '', namespace: '', resourceVersion: '' }, data: {} })).source).to.equal('configmap (unnamed) (no policy.yaml: defaults)');
+      expect(ok(parsePolicyConfigMap({ metadata: { name: 7, namespace: 'ns' }, data: {} })).source).to.equal('configmap ns/(unnamed) (no policy.yaml: defaults)');
+    });
+
+    it('names a contradicting kind', () => {
+      expect(errorAt(parsePolicyConfigMap({ kind: 'Secret', data: {} }), 'configmap.kind')).to.equal('expected a ConfigMap, got kind Secret');
+      expect(errorAt(parsePolicyConfigMap({ kind: 7, data: {} }), 'configmap.kind')).to.equal('expected a ConfigMap, got kind the number 7');
+    });
+
+    for (const [key, near] of [
+      ['POLICY.JSON', true],
+      ['policy.yml', true],
+      ['policy.json.bak', false],
+      ['old-policy.json', false],
+      ['settings', false],
+    ] as const) {
+      it(`${near ? 'refuses' : 'ignores'} a ConfigMap key ${key} beside no policy.yaml`, () => {
+        const r = parsePolicyConfigMap(configMap({ [key]: 'affinity: {weight: 3}' }));
+        if (near) expect(errorAt(r, `configmap.data.${key}`)).to.equal(`the policy must be under the key 'policy.yaml'; found '${key}' instead`);
+        else expect(ok(r).policy).to.deep.equal(DEFAULT_POLICY);
+      });
+    }
+
+    it('ignores data keys that are not text', () => {
+      expect(ok(parsePolicyConfigMap(configMap(new Map<unknown, unknown>([[1, 'x']])))).policy).to.deep.equal(DEFAULT_POLICY);
+    });
+
+    it('turns an object that throws when read into an error', () => {
+      const hostile = {
+        kind: 'ConfigMap',
+        get data(): unknown {
+          throw new Error('boom');
+        },
+      };
+      expect(errs(parsePolicyConfigMap(hostile))).to.deep.equal([{ field: '', message: 'could not read the ConfigMap: boom' }]);
+    });
+
+    it('refuses several documents where one policy belongs, naming how many', () => {
+      expect(errs(yaml('affinity: {}\n---\nwarm: {}\n'))).to.deep.equal([
+        { field: '', message: "found 2 YAML documents separated by '---'; policy.yaml must hold exactly one policy document" },
+      ]);
+    });
+
+    it('flattens only a List, not any object that has items', () => {
+      const notAList = JSON.stringify({ kind: 'Bundle', items: [{ kind: 'ConfigMap', metadata: { name: 'image-locality-policy' }, data: {} }] });
+      const r = errs(parsePolicyDocumentOrConfigMap(`${notAList}\n---\nkind: Node\n`, 'f'));
+      expect(r[0]).to.include({ field: '' });
+      expect(r[0]!.message).to.contain('found 2 objects').and.to.contain('(found 0)');
+    });
+
+    it('finds the policy ConfigMap among documents that are text, or ConfigMaps without metadata', () => {
+      const bundle = `just text\n---\nkind: ConfigMap\ndata: {}\n---\n${cmYaml('image-locality-policy', 4)}`;
+      expect(ok(parsePolicyDocumentOrConfigMap(bundle, 'f')).policy.affinity.weight).to.equal(4);
+    });
+
+    it('takes patterns and namespace names up to their length limits', () => {
+      expect(ok(yaml(JSON.stringify({ images: { include: [`r.io/${'a'.repeat(507)}`] } }))).policy.images.include[0]).to.have.length(512);
+      expect(errorAt(yaml(JSON.stringify({ images: { include: [`r.io/${'a'.repeat(508)}`] } })), 'images.include[0]')).to.equal('is 513 characters long; at most 512 are allowed');
+      expect(ok(yaml(JSON.stringify({ namespaces: { exclude: ['a'.repeat(63)] } }))).policy.namespaces.exclude[0]).to.have.length(63);
+    });
+
+    const namespaceHints: Array<[string, RegExp]> = [
+      ['Team-A', /\(namespace names are lowercase: "team-a"\)$/],
+      ['team_a', /or '\?' wildcards$/],
+      ['Team_A', /or '\?' wildcards$/],
+    ];
+    for (const [name, want] of namespaceHints) {
+      it(`explains why ${name} is no namespace name`, () => {
+        expect(errorAt(yaml(JSON.stringify({ namespaces: { exclude: [name] } })), 'namespaces.exclude[0]')).to.match(want);
+      });
+    }
+
+    it('refuses a pattern that is a lone backslash, and accepts a mirror registry with a one-segment path', () => {
+      expect(errorAt(yaml(JSON.stringify({ images: { include: ['\\'] } })), 'images.include[0]')).to.contain('ends with a lone backslash');
+      const p = withImages(['mirror.docker.io/nginx']);
+      expect(p.selectsImage('mirror.docker.io/nginx:1.25')).to.equal(true);
+    });
+
+    const wildcards: Array<[string, string, boolean]> = [
+      ['abc', 'abc', true],
+      ['abc', 'abd', false],
+      ['abc', 'ab', false],
+      ['ab', 'abc', false],
+      ['a?c', 'abc', true],
+      ['a?c', 'ac', false],
+      ['*', 'anything', true],
+      ['team-*', 'team-', true],
+      ['team-*', 'tea', false],
+      ['*-prod', 'shop-prod', true],
+      ['*-prod', 'shop-prod-2', false],
+      ['a*b*c', 'abbbc', true],
+      ['*a', 'ba', true],
+      ['*ab', 'aab', true],
+      ['x*y', 'xay', true],
+      ['x*y', 'yax', false],
+    ];
+    for (const [pattern, name, want] of wildcards) {
+      it(`${want ? 'matches' : 'does not match'} namespace ${name} with ${pattern}`, () => {
+        expect(wildcardMatch(pattern, name)).to.equal(want);
+      });
+    }
+  });
+
   describe('compilePolicy', () => {
     const custom = (): Policy => ({
       affinity: { mode: 'required', weight: 10, maxNodes: 3, minScore: 0.9, shortlistSize: 100, releaseAfterSeconds: 60 },
@@ -1018,6 +1128,70 @@ data:
       expect(editDistance('wieght', 'weight')).to.equal(1);
       expect(editDistance('mode', 'mode')).to.equal(0);
       expect(editDistance('a'.repeat(100), 'b')).to.equal(Number.POSITIVE_INFINITY);
+    });
+
+    it('gives up on lengths no typo explains, and on keys too long to be keys', () => {
+      expect(editDistance('abcd', 'abcdefg')).to.equal(3);
+      expect(editDistance('abcd', 'abcdefgh')).to.equal(Number.POSITIVE_INFINITY);
+      expect(editDistance('a'.repeat(64), 'a'.repeat(63) + 'b')).to.equal(1);
+      expect(editDistance('a'.repeat(65), 'a'.repeat(64) + 'b')).to.equal(Number.POSITIVE_INFINITY);
+      expect(editDistance('a'.repeat(64) + 'b', 'a'.repeat(65))).to.equal(Number.POSITIVE_INFINITY);
+    });
+
+    // How far a typo may be from the key it meant grows with the key's length.
+    const near: Array<[string, readonly string[], string | undefined]> = [
+      ['abx', ['abc'], 'abc'],
+      ['axx', ['abc'], undefined],
+      ['weihgt', ['weight'], 'weight'],
+      ['wxxght', ['weight'], 'weight'],
+      ['wxxxht', ['weight'], undefined],
+      ['Max_Nodes', ['maxNodes'], 'maxNodes'],
+      ['shortlistsiez', ['shortlistSize'], 'shortlistSize'],
+      ['shrtlstsiez', ['shortlistSize'], 'shortlistSize'],
+      ['shrtlstsxxx', ['shortlistSize'], undefined],
+      ['mode', ['mode', 'mod'], 'mode'],
+      ['moda', ['mode', 'modb'], 'mode'],
+    ];
+    for (const [input, candidates, want] of near) {
+      it(`suggests ${want === undefined ? 'nothing' : `'${want}'`} for '${input}' among ${candidates.join(', ')}`, () => {
+        expect(closest(input, candidates)).to.equal(want);
+      });
+    }
+
+    it('suggests a sibling first, then the same key at another level', () => {
+      expect(suggestPath('wieght', 'affinity', ['mode', 'weight'], ALL_PATHS)).to.equal('affinity.weight');
+      expect(suggestPath('mode', '', ['affinity', 'images'], ALL_PATHS)).to.equal('affinity.mode');
+      expect(suggestPath('minnode', '', ['affinity', 'images'], ALL_PATHS)).to.equal('warm.minNodes');
+      expect(suggestPath('mod', '', ['affinity', 'images'], ALL_PATHS), 'short keys must match exactly elsewhere').to.equal(undefined);
+      expect(suggestPath('xyzzy', '', ['affinity'], ALL_PATHS)).to.equal(undefined);
+    });
+
+    it('quotes at most 60 characters of a value', () => {
+      expect(quoteValue('x'.repeat(60))).to.equal(JSON.stringify('x'.repeat(60)));
+      expect(quoteValue('x'.repeat(61))).to.equal(JSON.stringify(`${'x'.repeat(57)}...`));
+    });
+
+    const described: Array<[string, unknown, string]> = [
+      ['infinity', Number.POSITIVE_INFINITY, 'infinity (.inf)'],
+      ['minus infinity', Number.NEGATIVE_INFINITY, 'minus infinity (-.inf)'],
+      ['not a number', Number.NaN, 'not-a-number (.nan)'],
+      ['a big integer', 10n ** 20n, 'the integer 100000000000000000000'],
+      ['a date', new Date(0), 'a timestamp'],
+      ['a function', () => 1, 'function'],
+      ['a symbol', Symbol('s'), 'symbol'],
+    ];
+    for (const [what, value, want] of described) {
+      it(`names ${what} as ${want}`, () => {
+        expect(describeValue(value)).to.equal(want);
+      });
+    }
+
+    it('says how many errors it did not keep', () => {
+      const list = new ErrorList();
+      for (let i = 0; i < 105; i++) list.add(`f${i}`, 'bad');
+      const out = list.toArray();
+      expect(out).to.have.length(101);
+      expect(out[100]).to.deep.equal({ field: '', message: '5 more error(s) not shown' });
     });
   });
 });
