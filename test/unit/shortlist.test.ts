@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import jsonpatch from 'jsonpatch';
 import type { V1Node, V1NodeSelectorTerm, V1Pod } from '@kubernetes/client-node';
 import { decidePodMutation, UNCHANGED, type Decision, type MutationContext } from '../../src/admission/mutate-pod.js';
-import { NO_SHORTLIST, MAX_WALK_FACTOR, HOSTNAME_LABEL } from '../../src/admission/shortlist.js';
+import { NO_SHORTLIST, MAX_WALK_FACTOR, HOSTNAME_LABEL, shortlistOwner } from '../../src/admission/shortlist.js';
 import { matchesRequiredNodeAffinity } from '../../src/scheduling/node-selection.js';
 import type { ClusterState } from '../../src/cluster/cluster-state.js';
 import { containerdImage, makeNode, makePod } from '../support/objects.js';
@@ -173,6 +173,49 @@ describe('shortlist mode', () => {
         expect(decision.reason).to.contain(`shortlist mode fell back: ${reason}`);
         expect(out.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution).to.deep.equal(pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution);
         expect(preferredNames(out).length).to.be.greaterThan(0);
+      });
+    }
+  });
+
+  it('passes over fallbacks with an empty hostname label, and names a hostname that several nodes share once', () => {
+    const state = shortlistState(
+      nodes(300, holders, (n, i) => {
+        if (i % 2 === 1) n.metadata!.labels![HOSTNAME_LABEL] = '';
+        if (i === 151) n.metadata!.labels![HOSTNAME_LABEL] = name(150);
+        if (i === 152) n.metadata!.labels![HOSTNAME_LABEL] = name(150);
+      }),
+    );
+    const { pod } = apply(state.mutationContext(), trainer());
+    expect(shortlisted(pod)).to.have.length(100);
+    expect(new Set(shortlisted(pod)).size).to.equal(100);
+    for (const n of shortlisted(pod)) expect(Number(n.slice(2)) % 2, n).to.equal(0);
+    expect(shortlisted(pod).slice(0, 3)).to.have.members(holderNames);
+  });
+
+  it('falls back to preferences when a holder has an empty hostname label', () => {
+    const state = shortlistState(nodes(300, holders, (n, i) => i === 150 && (n.metadata!.labels![HOSTNAME_LABEL] = '')));
+    expect(apply(state.mutationContext(), trainer()).decision.reason).to.contain(`shortlist mode fell back: ${NO_SHORTLIST.holderUnnamed}`);
+  });
+
+  describe('which owners qualify: a controller that recreates a deleted pod', () => {
+    const ref = (over: Record<string, unknown>) => ({ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'rs', uid: 'u1', controller: true, ...over });
+    const owners: Array<[string, unknown, ReturnType<typeof shortlistOwner>]> = [
+      ['a ReplicaSet', [ref({})], { kind: 'ReplicaSet', name: 'rs', uid: 'u1' }],
+      ['a StatefulSet', [ref({ kind: 'StatefulSet' })], { kind: 'StatefulSet', name: 'rs', uid: 'u1' }],
+      ['the controller after other owners', [null, ref({ kind: 'Foo', controller: false }), ref({})], { kind: 'ReplicaSet', name: 'rs', uid: 'u1' }],
+      ['a Job', [ref({ kind: 'Job' })], undefined],
+      ['a DaemonSet', [ref({ kind: 'DaemonSet' })], undefined],
+      ['an owner that is not the controller', [ref({ controller: false })], undefined],
+      ['a controller without a uid', [ref({ uid: '' })], undefined],
+      ['a controller whose uid is not text', [ref({ uid: 7 })], undefined],
+      ['a controller without a name', [ref({ name: undefined })], undefined],
+      ['a controller without a kind', [ref({ kind: undefined })], undefined],
+      ['a malformed controller before a good one', [ref({ uid: '' }), ref({})], undefined],
+      ['no list', ref({}), undefined],
+    ];
+    for (const [what, refs, want] of owners) {
+      it(`${want ? 'takes' : 'refuses'} ${what}`, () => {
+        expect(shortlistOwner(refs)).to.deep.equal(want);
       });
     }
   });
