@@ -128,7 +128,7 @@ describe('decidePodMutation', () => {
 
     it('never matches by substring: nginx:1.2 is not nginx:1.25', () => {
       const decision = decide(cluster(), makePod('p', 'apps', ['nginx:1.2']));
-      expect(decision.outcome).to.equal('unchanged');
+      expect(decision).to.include({ outcome: 'unchanged', code: UNCHANGED.NO_HOLDER });
     });
 
     it('matches a bare name to the fully qualified name the runtime reports', () => {
@@ -137,7 +137,7 @@ describe('decidePodMutation', () => {
     });
 
     it('injects nothing when no node holds the images', () => {
-      expect(decide(cluster(), makePod('p', 'apps', ['ghcr.io/acme/cold:9'])).outcome).to.equal('unchanged');
+      expect(decide(cluster(), makePod('p', 'apps', ['ghcr.io/acme/cold:9']))).to.include({ outcome: 'unchanged', code: UNCHANGED.NO_HOLDER });
     });
 
     it('injects nothing when every eligible node already holds the images', () => {
@@ -147,8 +147,13 @@ describe('decidePodMutation', () => {
         makeNode({ name: 'n3', unschedulable: true }),
       ]);
       const decision = decide(state, makePod('p', 'apps', ['nginx:1.25']));
-      expect(decision.outcome).to.equal('unchanged');
+      expect(decision).to.include({ outcome: 'unchanged', code: UNCHANGED.ALL_ELIGIBLE_HOLD });
       expect(decision.reason).to.match(/every eligible node/);
+    });
+
+    it('injects nothing when the only holders are ones the pod may not use', () => {
+      const state = stateWith([makeNode({ name: 'cordoned', images: [containerdImage('docker.io/library/nginx:1.25', MB)], unschedulable: true }), makeNode({ name: 'cold' })]);
+      expect(decide(state, makePod('p', 'apps', ['nginx:1.25']))).to.include({ outcome: 'unchanged', code: UNCHANGED.NO_ELIGIBLE_HOLDER });
     });
 
     it('skips cordoned, NotReady and untolerated tainted nodes, and nodes outside the nodeSelector', () => {
@@ -183,7 +188,7 @@ describe('decidePodMutation', () => {
 
     it('leaves images the policy excludes out of the score', () => {
       const state = cluster({ images: { exclude: ['docker.io/library/**'] } });
-      expect(decide(state, makePod('p', 'apps', ['nginx:1.25'])).outcome).to.equal('unchanged');
+      expect(decide(state, makePod('p', 'apps', ['nginx:1.25']))).to.include({ outcome: 'unchanged', code: UNCHANGED.NO_SELECTED_IMAGE });
     });
 
     it('warns about an invalid image reference and still scores the others', () => {
