@@ -557,6 +557,7 @@ warm:
       ['a comment ended by a carriage return', `# x\r${deep}`, 4 + 64],
       ["'#' inside a word, which starts no comment", `a#${deep}`, 2 + 64],
       ["'#' after a tab", `a\t# ${deep}`, -1],
+      ['a comment after a value', `weight: 3 # ${deep}`, -1],
       ["'#' at the start of a line after a carriage return", `x\r# ${deep}`, -1],
       ['a closed single-quoted scalar', `'a' ${deep}`, 4 + 64],
       ['a closed double-quoted scalar', `"a" ${deep}`, 4 + 64],
