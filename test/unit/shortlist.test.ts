@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import jsonpatch from 'jsonpatch';
 import type { V1Node, V1NodeSelectorTerm, V1Pod } from '@kubernetes/client-node';
-import { decidePodMutation, UNCHANGED, type Decision, type MutationContext } from '../../src/admission/mutate-pod.js';
+import { decidePodMutation, SHORTLIST_TOO_LARGE, UNCHANGED, type Decision, type MutationContext } from '../../src/admission/mutate-pod.js';
 import { NO_SHORTLIST, MAX_WALK_FACTOR, HOSTNAME_LABEL, shortlistOwner } from '../../src/admission/shortlist.js';
 import { matchesRequiredNodeAffinity } from '../../src/scheduling/node-selection.js';
 import type { ClusterState } from '../../src/cluster/cluster-state.js';
@@ -190,6 +190,21 @@ describe('shortlist mode', () => {
     expect(new Set(shortlisted(pod)).size).to.equal(100);
     for (const n of shortlisted(pod)) expect(Number(n.slice(2)) % 2, n).to.equal(0);
     expect(shortlisted(pod).slice(0, 3)).to.have.members(holderNames);
+  });
+
+  it("falls back to preferences rather than repeat the shortlist over many of the pod's own required terms", () => {
+    const state = shortlistState(nodes(300, holders));
+    // Each user term gets the whole shortlist (100 hostnames, about 1.1 kB) ANDed in;
+    // 40 terms would add over 40 kB, more than half the pod's 64 kB growth budget.
+    const terms = (n: number) => Array.from({ length: n }, (_, i) => ({ matchExpressions: [{ key: `example.com/not-${i}`, operator: 'DoesNotExist' }] }));
+    const spec = (n: number) => ({ affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms(n) } } } });
+    const many = apply(state.mutationContext(), trainer({ spec: spec(40) }));
+    expect(many.decision.reason).to.contain(`shortlist mode fell back: ${SHORTLIST_TOO_LARGE}`);
+    expect(requiredTerms(many.pod)).to.deep.equal(terms(40));
+    const few = apply(state.mutationContext(), trainer({ spec: spec(10) }));
+    expect(few.decision.code).to.equal('shortlist');
+    expect(requiredTerms(few.pod)).to.have.length(10);
+    for (const t of requiredTerms(few.pod)) expect(t.matchExpressions?.at(-1)?.values).to.have.length(100);
   });
 
   it('falls back to preferences when a holder has an empty hostname label', () => {
