@@ -5,14 +5,14 @@
  * Its event loop is never the one answering the apiserver's admission calls.
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { ApiConnection } from '../cluster/api-connection.js';
 import { ClusterState } from '../cluster/cluster-state.js';
 import { ClusterWatcher } from '../cluster/informers.js';
 import { log } from '../log.js';
 import { shutdownOnSignals } from '../server/signals.js';
 import { DEFAULT_HELPER_IMAGE, Warming } from '../warm/warming.js';
 import { FAILURE, USAGE_ERROR, processIO, type CommandIO, parsePort } from './io.js';
-import { clusterConfigAvailable, leaseTimingsFromEnv, warmTimingsFromEnv } from './kube-env.js';
+import { clusterConfigAvailable, leaseTimingsFromEnv, loadClusterConnection, warmTimingsFromEnv } from './kube-env.js';
 import { resolveOwnNamespace } from './own-namespace.js';
 import { startProbeServer } from './probe-server.js';
 import { fetchStatusView } from '../status/fetch.js';
@@ -80,10 +80,9 @@ export async function runControllerCommand(argv: string[], io: CommandIO = proce
     io.stderr.write('image-locality controller: no cluster: not in a pod, and no KUBECONFIG or ~/.kube/config\n');
     return FAILURE;
   }
-  let kc: KubeConfig;
+  let kc: ApiConnection;
   try {
-    kc = new KubeConfig();
-    kc.loadFromDefault();
+    kc = await loadClusterConnection();
   } catch (err) {
     io.stderr.write(`image-locality controller: reading the kubeconfig failed: ${(err as Error).message}\n`);
     return FAILURE;

@@ -3,11 +3,11 @@
  * its reason, missing) and each ImageCache's coverage, read from the cluster.
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
 import { fetchStatusView } from '../status/fetch.js';
 import { renderStatusHtml } from '../status/render-html.js';
 import { renderStatusText } from '../status/render-text.js';
 import { FAILURE, USAGE_ERROR, processIO, type CommandIO } from './io.js';
+import { loadClusterConnection } from './kube-env.js';
 
 export const STATUS_USAGE = `Usage: image-locality status [--output table|json|html]
 
@@ -41,9 +41,9 @@ export async function runStatusCommand(argv: string[], io: CommandIO = processIO
     io.stderr.write(`image-locality status: --output must be table, json or html, not "${values.output}"\n`);
     return USAGE_ERROR;
   }
-  const kc = new KubeConfig();
+  let kc;
   try {
-    kc.loadFromDefault();
+    kc = await loadClusterConnection();
   } catch (err) {
     io.stderr.write(`image-locality status: no cluster configuration: ${(err as Error).message}\n`);
     return FAILURE;

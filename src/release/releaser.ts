@@ -8,7 +8,10 @@
  * admitted with preferences only. Should a replica not have seen the mark yet, the
  * new pod is shortlisted again and released again one interval after it strands.
  */
-import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Pod } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Pod } from '@kubernetes/client-node';
+import { ApiClient } from '../cluster/api-client.js';
+import type { ApiConnection } from '../cluster/api-connection.js';
+import { coreCalls, type CoreCalls } from '../cluster/kube-calls.js';
 import { log } from '../log.js';
 import { releasesTotal } from './metrics.js';
 import { RELEASED_CONFIGMAP_NAME, withReleasedOwners } from '../cluster/released-owners.js';
@@ -37,13 +40,13 @@ function statusCode(err: unknown): number | undefined {
 }
 
 export class ShortlistReleaser {
-  private readonly core: CoreV1Api;
+  private readonly core: CoreCalls;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private readonly now: () => number;
 
-  constructor(kc: KubeConfig, private readonly options: ReleaserOptions) {
-    this.core = kc.makeApiClient(CoreV1Api);
+  constructor(kc: ApiConnection, private readonly options: ReleaserOptions) {
+    this.core = coreCalls(new ApiClient(kc));
     this.now = options.now ?? Date.now;
   }
 

@@ -1,11 +1,7 @@
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
+import { ApiClient } from '../cluster/api-client.js';
+import type { ApiConnection } from '../cluster/api-connection.js';
+import { coreCalls, customObjectCalls, type CoreCalls, type CustomObjectCalls } from '../cluster/kube-calls.js';
 import type { ClusterState } from '../cluster/cluster-state.js';
 import { DEFAULT_WATCHER_OPTIONS, ResilientInformer } from '../cluster/informers.js';
 import { log } from '../log.js';
@@ -33,7 +29,7 @@ import { judgePrePullPod, type ManagedCache } from './trust.js';
 import type { DroppedRecord } from './warm-records.js';
 
 export interface WarmControllerOptions {
-  kc: KubeConfig;
+  kc: ApiConnection;
   state: ClusterState;
   /** Where the ImageCaches are read from (shared with the warm records of every replica). */
   caches: () => readonly ImageCache[];
@@ -212,8 +208,8 @@ interface PendingPull extends InFlightPull {
  * counts as done once the node (or the pre-pull pod) says so.
  */
 export class WarmController {
-  private readonly core: CoreV1Api;
-  private readonly custom: CustomObjectsApi;
+  private readonly core: CoreCalls;
+  private readonly custom: CustomObjectCalls;
   private term = new TermState();
   private readonly statusWrites = new Map<string, Promise<void>>();
   /** The caches this controller manages, by uid, as of the last pass. */
@@ -239,8 +235,9 @@ export class WarmController {
   private lastFullAt = 0;
 
   constructor(private readonly options: WarmControllerOptions) {
-    this.core = options.kc.makeApiClient(CoreV1Api);
-    this.custom = options.kc.makeApiClient(CustomObjectsApi);
+    const api = new ApiClient(options.kc);
+    this.core = coreCalls(api);
+    this.custom = customObjectCalls(api);
     this.eligibility = new EligibilityCache(options.state.index);
   }
 
@@ -794,17 +791,14 @@ export class WarmController {
     const id = `${spec.ref.namespace}/${spec.ref.name}`;
     if (this.statusWrites.has(id)) return;
     const write = this.custom
-      .patchNamespacedCustomObjectStatus(
-        {
-          group: IMAGECACHE_GROUP,
-          version: IMAGECACHE_VERSION,
-          plural: IMAGECACHE_PLURAL,
-          namespace: spec.ref.namespace,
-          name: spec.ref.name,
-          body: { status },
-        },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      )
+      .patchNamespacedCustomObjectStatus({
+        group: IMAGECACHE_GROUP,
+        version: IMAGECACHE_VERSION,
+        plural: IMAGECACHE_PLURAL,
+        namespace: spec.ref.namespace,
+        name: spec.ref.name,
+        body: { status },
+      })
       .then(
         () => {
           // Keep our copy current so the next pass does not write the same status again.

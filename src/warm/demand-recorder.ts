@@ -7,7 +7,10 @@
  * of its own images, in its own namespace (so with that namespace's pull secrets),
  * onto nodes its own selector, affinity and tolerations allow.
  */
-import { CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
+import { ApiClient } from '../cluster/api-client.js';
+import type { ApiConnection } from '../cluster/api-connection.js';
+import { customObjectCalls } from '../cluster/kube-calls.js';
 import type { ClusterState } from '../cluster/cluster-state.js';
 import { DEFAULT_WATCHER_OPTIONS, ResilientInformer } from '../cluster/informers.js';
 import { log } from '../log.js';
@@ -33,7 +36,7 @@ const DEFAULT_SETTLE_MS = 300;
 export type CreateDemandCache = (namespace: string, body: Record<string, unknown>) => Promise<unknown>;
 
 export interface DemandRecorderOptions {
-  kc: KubeConfig;
+  kc: ApiConnection;
   state: ClusterState;
   flushMs?: number;
   settleMs?: number;
@@ -55,7 +58,7 @@ export class DemandRecorder {
   private flushing = false;
 
   constructor(private readonly options: DemandRecorderOptions) {
-    const custom = options.kc.makeApiClient(CustomObjectsApi);
+    const custom = customObjectCalls(new ApiClient(options.kc));
     this.createCache =
       options.createCache ??
       ((namespace, body) =>

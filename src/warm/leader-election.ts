@@ -44,8 +44,10 @@
  * Nothing here throws into the caller's event loop: every API error is caught,
  * logged with structure, and retried with backoff.
  */
-import { ApiException, CoordinationV1Api, Observable, V1MicroTime } from '@kubernetes/client-node';
-import type { ConfigurationOptions, KubeConfig, ObservableMiddleware, V1Lease } from '@kubernetes/client-node';
+import type { V1Lease } from '@kubernetes/client-node';
+import { ApiClient } from '../cluster/api-client.js';
+import type { ApiConnection } from '../cluster/api-connection.js';
+import { leaseCalls } from '../cluster/kube-calls.js';
 import { log as rootLog, type Logger } from '../log.js';
 
 // ------------------------------------------------------------------ public types
@@ -69,7 +71,7 @@ export interface LeaseClient {
 }
 
 export interface LeaderElectorOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: ApiConnection;
   namespace: string;
   /** Name of the Lease object. */
   name: string;
@@ -202,9 +204,8 @@ export function microTimeString(ms: number): string {
   return new Date(ms).toISOString().replace(/Z$/, '000Z');
 }
 
-/** HTTP status of an API error (ApiException, or a plain error carrying a numeric `code`; not DOMException's legacy codes). */
+/** HTTP status of an API error (ApiError, or any error carrying a numeric `code`; not DOMException's legacy codes). */
 function errorCode(err: unknown): number | undefined {
-  if (err instanceof ApiException) return err.code;
   if (err instanceof DOMException) return undefined;
   if (typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number') {
     return (err as { code: number }).code;
@@ -217,7 +218,7 @@ function errorSummary(err: unknown): { code?: number | string; message: string }
   const raw = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
   const code = errorCode(err) ?? (typeof raw === 'string' ? raw : undefined);
   let message = err instanceof Error ? err.message : String(err);
-  // ApiException messages embed the whole response body and headers; keep the first line.
+  // Keep the first line: some clients' messages embed the whole response.
   const nl = message.indexOf('\n');
   if (nl >= 0) message = message.slice(0, nl);
   if (message.length > 300) message = message.slice(0, 300) + '…';
@@ -248,32 +249,20 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 
 // ------------------------------------------------------------------ Lease API client
 
-/** Request options that make one call abortable (the object-parameter API takes observable middleware). */
-function signalOptions(signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> {
-  const middleware: ObservableMiddleware = {
-    pre: (ctx) => {
-      ctx.setSignal(signal);
-      return new Observable(Promise.resolve(ctx));
-    },
-    post: (ctx) => new Observable(Promise.resolve(ctx)),
-  };
-  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
-}
-
-/** LeaseClient on the coordination.k8s.io/v1 API; each call is abortable. */
-export function kubeLeaseClient(kc: KubeConfig, namespace: string, name: string): LeaseClient {
-  const api = kc.makeApiClient(CoordinationV1Api);
+/** LeaseClient on the coordination.k8s.io/v1 API, as plain JSON; each call is abortable. */
+export function kubeLeaseClient(kc: ApiConnection, namespace: string, name: string): LeaseClient {
+  const api = leaseCalls(new ApiClient(kc));
   return {
     async get(signal) {
       try {
-        return await api.readNamespacedLease({ namespace, name }, signalOptions(signal));
+        return await api.read(namespace, name, signal);
       } catch (err) {
         if (errorCode(err) === 404) return undefined;
         throw err;
       }
     },
-    create: (body, signal) => api.createNamespacedLease({ namespace, body }, signalOptions(signal)),
-    replace: (body, signal) => api.replaceNamespacedLease({ namespace, name, body }, signalOptions(signal)),
+    create: (body, signal) => api.create(namespace, body, signal),
+    replace: (body, signal) => api.replace(namespace, name, body, signal),
   };
 }
 
@@ -603,8 +592,9 @@ export class LeaderElector {
         ...base.spec,
         holderIdentity: record.holderIdentity,
         leaseDurationSeconds: record.leaseDurationSeconds,
-        acquireTime: record.acquireTime === undefined ? undefined : new V1MicroTime(record.acquireTime),
-        renewTime: record.renewTime === undefined ? undefined : new V1MicroTime(record.renewTime),
+        // MicroTime strings as the record holds them (microTimeString, or as read): sent as they are.
+        acquireTime: record.acquireTime as unknown as Date | undefined,
+        renewTime: record.renewTime as unknown as Date | undefined,
         leaseTransitions: record.leaseTransitions,
       },
     };

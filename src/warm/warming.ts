@@ -5,7 +5,7 @@
  * the controller that pulls. `serve` runs none of this.
  */
 import { hostname } from 'node:os';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ApiConnection } from '../cluster/api-connection.js';
 import type { ClusterState } from '../cluster/cluster-state.js';
 import { log } from '../log.js';
 import { ShortlistReleaser } from '../release/releaser.js';
@@ -20,7 +20,7 @@ export const LEASE_NAME = 'image-locality-warming';
 export const DEFAULT_HELPER_IMAGE = 'ghcr.io/image-locality/image-locality:0.1.0';
 
 export interface WarmingOptions {
-  kc: KubeConfig;
+  kc: ApiConnection;
   state: ClusterState;
   /** The installation's namespace: where the Lease lives. */
   namespace: string;

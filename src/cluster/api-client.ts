@@ -1,0 +1,98 @@
+/**
+ * Plain JSON requests to the API server for the few writes and reads the
+ * controller makes (pods, events, ImageCaches, its Lease, a ConfigMap). The
+ * generated client would load every API and model class of Kubernetes (about 80 MB
+ * per process) and turn each answer into class instances; these calls send and
+ * receive the objects as JSON, as the list-watch transport does.
+ */
+import { request as httpRequest, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { ApiConnection } from './api-connection.js';
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+/** The largest answer accepted: a full list of 5,000 realistic nodes is about 75 MB. */
+const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * An HTTP error from the API server. `code` is the HTTP status, `body` the answer's
+ * text (a Status object), as the generated client's ApiException has them, so
+ * callers that test `err.code === 404` work with either.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly code: number,
+    readonly method: string,
+    readonly path: string,
+    readonly body: string,
+  ) {
+    super(`${method} ${path}: HTTP ${code}${statusMessage(body)}`);
+  }
+}
+
+export interface CallOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  /** Sent as JSON. */
+  body?: unknown;
+  /** Defaults to application/json; patches name their type. */
+  contentType?: string;
+  signal?: AbortSignal;
+}
+
+export class ApiClient {
+  constructor(
+    private readonly connection: ApiConnection,
+    private readonly timeoutMs = DEFAULT_TIMEOUT_MS,
+  ) {}
+
+  /** Send one request; resolves with the parsed answer (undefined when empty), rejects with ApiError for any non-2xx status. */
+  async call<T = unknown>(method: string, path: string, options: CallOptions = {}): Promise<T> {
+    const cluster = this.connection.getCurrentCluster();
+    if (!cluster) throw new Error('the cluster configuration has no current cluster');
+    const url = new URL(cluster.server + path);
+    for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
+    const text = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const headers: Record<string, string | number> = { Accept: 'application/json' };
+    if (text !== undefined) {
+      headers['Content-Type'] = options.contentType ?? 'application/json';
+      headers['Content-Length'] = Buffer.byteLength(text);
+    }
+    const request: RequestOptions = { method, headers, timeout: this.timeoutMs, ...(options.signal ? { signal: options.signal } : {}) };
+    await this.connection.applyToHTTPSOptions(request);
+    const { status, body } = await send(url, request, text);
+    if (status < 200 || status >= 300) throw new ApiError(status, method, url.pathname, body);
+    return (body === '' ? undefined : JSON.parse(body)) as T;
+  }
+}
+
+function send(url: URL, options: RequestOptions, body: string | undefined): Promise<{ status: number; body: string }> {
+  const transport = url.protocol === 'http:' ? httpRequest : httpsRequest;
+  return new Promise((resolve, reject) => {
+    const req = transport(url, options, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_RESPONSE_BYTES) {
+          req.destroy(new Error(`${options.method} ${url.pathname}: answer larger than ${MAX_RESPONSE_BYTES} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${options.method} ${url.pathname} timed out after ${options.timeout} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function statusMessage(body: string): string {
+  try {
+    const status = JSON.parse(body) as { message?: unknown };
+    if (typeof status?.message === 'string') return `: ${status.message}`;
+  } catch {
+    // Not a Status object.
+  }
+  return body ? `: ${body.slice(0, 200)}` : '';
+}
