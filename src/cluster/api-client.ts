@@ -58,7 +58,12 @@ export class ApiClient {
     }
     const request: RequestOptions = { method, headers, timeout: this.timeoutMs, ...(options.signal ? { signal: options.signal } : {}) };
     await this.connection.applyToHTTPSOptions(request);
-    const { status, body } = await send(url, request, text);
+    // An aborted call rejects with the signal's reason (a TimeoutError for AbortSignal.timeout), as fetch does.
+    const signal = options.signal;
+    if (signal?.aborted) throw signal.reason;
+    const { status, body } = await send(url, request, text).catch((err: unknown) => {
+      throw signal?.aborted ? signal.reason : err;
+    });
     if (status < 200 || status >= 300) throw new ApiError(status, method, url.pathname, body);
     return (body === '' ? undefined : JSON.parse(body)) as T;
   }

@@ -4,7 +4,7 @@
  * generated client. Objects go out and come back as plain JSON (times as strings,
  * `metadata.continue` as the server names it).
  */
-import type { CoreV1Event, V1ConfigMap, V1DeleteOptions, V1Lease, V1Pod, V1PodList } from '@kubernetes/client-node';
+import type { CoreV1Event, V1ConfigMap, V1DeleteOptions, V1Lease, V1MutatingWebhookConfiguration, V1Pod, V1PodList, V1Secret } from '@kubernetes/client-node';
 import type { ApiClient } from './api-client.js';
 
 const seg = encodeURIComponent;
@@ -29,6 +29,21 @@ export function coreCalls(api: ApiClient) {
     replaceNamespacedConfigMap: (p: { namespace: string; name: string; body: V1ConfigMap }): Promise<V1ConfigMap> =>
       api.call('PUT', `/api/v1/namespaces/${seg(p.namespace)}/configmaps/${seg(p.name)}`, { body: p.body }),
     createNamespacedConfigMap: (p: { namespace: string; body: V1ConfigMap }): Promise<V1ConfigMap> => api.call('POST', `/api/v1/namespaces/${seg(p.namespace)}/configmaps`, { body: p.body }),
+    readNamespacedSecret: (p: { namespace: string; name: string }): Promise<V1Secret> => api.call('GET', `/api/v1/namespaces/${seg(p.namespace)}/secrets/${seg(p.name)}`),
+    replaceNamespacedSecret: (p: { namespace: string; name: string; body: V1Secret }): Promise<V1Secret> =>
+      api.call('PUT', `/api/v1/namespaces/${seg(p.namespace)}/secrets/${seg(p.name)}`, { body: p.body }),
+    createNamespacedSecret: (p: { namespace: string; body: V1Secret }): Promise<V1Secret> => api.call('POST', `/api/v1/namespaces/${seg(p.namespace)}/secrets`, { body: p.body }),
+  };
+}
+
+export type AdmissionCalls = ReturnType<typeof admissionCalls>;
+
+export function admissionCalls(api: ApiClient) {
+  const path = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
+  return {
+    readMutatingWebhookConfiguration: (p: { name: string }): Promise<V1MutatingWebhookConfiguration> => api.call('GET', `${path}/${seg(p.name)}`),
+    replaceMutatingWebhookConfiguration: (p: { name: string; body: V1MutatingWebhookConfiguration }): Promise<V1MutatingWebhookConfiguration> =>
+      api.call('PUT', `${path}/${seg(p.name)}`, { body: p.body }),
   };
 }
 

@@ -3,7 +3,7 @@
  * (src/tls/self-managed.ts). Validated like policy fields: a bad value names the
  * flag and the accepted range, and serve exits 2.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ApiConnection } from '../cluster/api-connection.js';
 import { serviceDnsNames } from '../tls/certificates.js';
 import type { RotationPolicy } from '../tls/rotation.js';
 import type { SelfManagedCertificates } from '../tls/self-managed.js';
@@ -103,11 +103,11 @@ export function selfManagedSetup(values: ServeTlsValues, namespace: string, cert
 }
 
 export async function startSelfManaged(
-  kc: KubeConfig,
+  kc: ApiConnection,
   setup: Extract<SelfManagedSetup, { ok: true }>['options'],
   onPublished: () => Promise<void>,
 ): Promise<SelfManagedCertificates> {
-  // Loaded only with --tls-secret: it brings in the generated client, which plain `serve` never loads.
+  // Loaded only with --tls-secret: serve without it has no use for certificate issuing.
   const { SelfManagedCertificates } = await import('../tls/self-managed.js');
   return new SelfManagedCertificates({ ...setup, kc, onPublished });
 }

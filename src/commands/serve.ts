@@ -10,7 +10,7 @@ import { shutdownOnSignals } from '../server/signals.js';
 import { ImageCacheWatch } from '../warm/warm-record-watch.js';
 import type { Readiness } from '../server/types.js';
 import { FAILURE, USAGE_ERROR, processIO, type CommandIO, parsePort } from './io.js';
-import { clusterConfigAvailable, loadClusterConnection, loadKubeConfig, warmTimingsFromEnv } from './kube-env.js';
+import { clusterConfigAvailable, loadClusterConnection, warmTimingsFromEnv } from './kube-env.js';
 import { resolveOwnNamespace } from './own-namespace.js';
 import { SERVE_TLS_OPTIONS, SERVE_TLS_USAGE, selfManagedSetup, startSelfManaged } from './serve-tls.js';
 import type { SelfManagedCertificates } from '../tls/self-managed.js';
@@ -115,7 +115,7 @@ export async function runServeCommand(argv: string[], io: CommandIO = processIO)
       log.info({ server: connection.getCurrentCluster()?.server, namespace: ownNamespace }, 'watching the cluster');
       if (tlsSetup?.ok) {
         // The server cannot start without a certificate: wait for the first round.
-        certificates = await startSelfManaged(await loadKubeConfig(), tlsSetup.options, () => reloadCertificates());
+        certificates = await startSelfManaged(connection, tlsSetup.options, () => reloadCertificates());
         await certificates.initialize();
       }
       void w.start();

@@ -10,13 +10,10 @@
  * Errors are logged with what was being done and retried next round; the server
  * keeps serving the last good pair meanwhile.
  */
-import {
-  AdmissionregistrationV1Api,
-  CoreV1Api,
-  type KubeConfig,
-  type V1MutatingWebhookConfiguration,
-  type V1Secret,
-} from '@kubernetes/client-node';
+import type { V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
+import { ApiClient } from '../cluster/api-client.js';
+import type { ApiConnection } from '../cluster/api-connection.js';
+import { admissionCalls, coreCalls, type AdmissionCalls, type CoreCalls } from '../cluster/kube-calls.js';
 import { log } from '../log.js';
 import { createCertificateAuthority, createServingCertificate } from './certificates.js';
 import { decodeCertificateSecret, encodeCertificateSecret } from './cert-secret.js';
@@ -24,7 +21,7 @@ import { applyStep, nextStep, type Issuer, type RotationPolicy, type RotationSte
 import { publishServingPair } from './serving-dir.js';
 
 export interface SelfManagedOptions {
-  kc: KubeConfig;
+  kc: ApiConnection;
   namespace: string;
   secretName: string;
   /** MutatingWebhookConfiguration whose caBundle this keeps; none: the Secret only. */
@@ -74,8 +71,8 @@ function describe(err: unknown): string {
 const b64 = (pem: string) => Buffer.from(pem, 'utf8').toString('base64');
 
 export class SelfManagedCertificates {
-  private readonly core: CoreV1Api;
-  private readonly admission: AdmissionregistrationV1Api;
+  private readonly core: CoreCalls;
+  private readonly admission: AdmissionCalls;
   private readonly issuer: Issuer;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
@@ -84,8 +81,9 @@ export class SelfManagedCertificates {
   private current: StoredCertificates | undefined;
 
   constructor(private readonly options: SelfManagedOptions) {
-    this.core = options.kc.makeApiClient(CoreV1Api);
-    this.admission = options.kc.makeApiClient(AdmissionregistrationV1Api);
+    const api = new ApiClient(options.kc);
+    this.core = coreCalls(api);
+    this.admission = admissionCalls(api);
     const [service = 'image-locality', namespace = options.namespace] = (options.policy.dnsNames[0] ?? '').split('.');
     this.issuer = options.issuer ?? forgeIssuer(service, namespace);
     this.now = options.now ?? Date.now;
