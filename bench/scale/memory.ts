@@ -31,6 +31,7 @@ import { admissionLoad } from '../admission-load.js';
 import { imageCatalogue, podReview, prng } from '../workload.js';
 import { apiOk, inParallel } from './kube-raw.js';
 import { POOLS, realisticNode } from './realistic-node.js';
+import { nodeOptionsFor, type ShippedProgram } from './shipped-flags.js';
 import { MB, cpuSeconds, probeGet, peakRssBytes, resetPeak, rssBytes, sleep, startProgram, type Program } from './processes.js';
 
 const NODES = Number(process.env['BENCH_SCALE_NODES'] ?? 5000);
@@ -61,7 +62,8 @@ const mb = (bytes: number): number => Math.round(bytes / MB);
 async function main(): Promise<void> {
   console.log(`# bench:scale:memory — ${NODES} realistic nodes, ${CACHES} ImageCaches`);
   console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
-  console.log(`programs run with NODE_OPTIONS=${process.env['BENCH_NODE_OPTIONS'] ?? '(none: V8 defaults)'}`);
+  const flags = (program: ShippedProgram): string => nodeOptionsFor(program) || '(none: V8 defaults)';
+  console.log(`NODE_OPTIONS: serve ${flags('serve')}; controller ${flags('controller')} (${process.env['BENCH_NODE_OPTIONS'] !== undefined ? 'BENCH_NODE_OPTIONS' : 'as the Deployments ship them'})`);
   const workDir = mkdtempSync(join(tmpdir(), 'image-locality-bench-scale-'));
   let cp: ControlPlane | undefined;
   const programs: Program[] = [];
@@ -84,6 +86,7 @@ async function main(): Promise<void> {
         [...command, '--port', String(port), '--host', '127.0.0.1', '--cert-dir', certs.certDir, '--namespace', OWN_NAMESPACE],
         { KUBECONFIG: (cp as ControlPlane).kubeconfigPath, LOG_LEVEL: 'info' },
         workDir,
+        nodeOptionsFor('serve'),
       );
       programs.push(program);
       return { program, port };
@@ -186,6 +189,7 @@ async function main(): Promise<void> {
         ['controller', '--port', String(controllerPort), '--host', '127.0.0.1', '--namespace', OWN_NAMESPACE],
         { KUBECONFIG: cp.kubeconfigPath, LOG_LEVEL: 'info', IMAGE_LOCALITY_RESYNC_SECONDS: String(RESYNC_SECONDS) },
         workDir,
+        nodeOptionsFor('controller'),
       ),
     };
     programs.push(controller.program);

@@ -23,16 +23,17 @@ export interface Program {
   resume(): void;
 }
 
-export function startProgram(name: string, args: string[], env: Record<string, string>, logDir: string): Program {
+/** `nodeOptions` reaches the program as NODE_OPTIONS, as its Deployment sets it ('' for V8's defaults). */
+export function startProgram(name: string, args: string[], env: Record<string, string>, logDir: string, nodeOptions = ''): Program {
   const logFile = join(logDir, `${name}.log`);
   const fd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    // BENCH_NODE_OPTIONS (e.g. --max-old-space-size=192) reaches the programs as NODE_OPTIONS, as a Deployment would set it.
-    const nodeOptions = process.env['BENCH_NODE_OPTIONS'];
+    const inherited = { ...process.env };
+    delete inherited['NODE_OPTIONS'];
     child = spawn(process.execPath, [CLI, ...args], {
       stdio: ['ignore', fd, fd],
-      env: { ...process.env, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}), ...env },
+      env: { ...inherited, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}), ...env },
     });
   } finally {
     closeSync(fd);
