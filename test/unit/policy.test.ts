@@ -1058,6 +1058,8 @@ data:
       ['*ab', 'aab', true],
       ['x*y', 'xay', true],
       ['x*y', 'yax', false],
+      ['prod-?', 'xprod-1', false],
+      ['?b', 'aab', false],
     ];
     for (const [pattern, name, want] of wildcards) {
       it(`${want ? 'matches' : 'does not match'} namespace ${name} with ${pattern}`, () => {
