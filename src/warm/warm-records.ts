@@ -53,8 +53,8 @@ const MAX_TIMER_MS = 60_000;
 
 export class WarmRecords {
   private readonly byCache = new Map<string, CacheClaims>();
-  /** pair -> cache uid -> verified at. */
-  private readonly byPair = new Map<string, Map<string, number>>();
+  /** pair -> uids of the caches claiming it (usually one; the times are in byCache). */
+  private readonly byPair = new Map<string, string[]>();
   /** node -> pairs claimed on it. */
   private readonly byNode = new Map<string, Set<string>>();
   /** Pulls this process saw finish, by cache uid, until the cache's status reports them. */
@@ -208,8 +208,9 @@ export class WarmRecords {
       changed.push(pair);
       if (next.has(pair)) continue;
       const claims = this.byPair.get(pair);
-      claims?.delete(uid);
-      if (claims?.size === 0) {
+      const position = claims?.indexOf(uid) ?? -1;
+      if (position >= 0) claims!.splice(position, 1);
+      if (claims?.length === 0) {
         this.byPair.delete(pair);
         const node = nodeOf(pair);
         const onNode = this.byNode.get(node);
@@ -217,12 +218,13 @@ export class WarmRecords {
         if (onNode?.size === 0) this.byNode.delete(node);
       }
     }
-    for (const [pair, at] of next) {
-      if (previous.get(pair) === at && !constraintsChanged) continue;
-      if (!previous.has(pair)) changed.push(pair);
-      let claims = this.byPair.get(pair);
-      if (!claims) this.byPair.set(pair, (claims = new Map()));
-      claims.set(uid, at);
+    // Pairs already claimed were handled above; only new ones are indexed.
+    for (const pair of next.keys()) {
+      if (previous.has(pair)) continue;
+      changed.push(pair);
+      const claims = this.byPair.get(pair);
+      if (!claims) this.byPair.set(pair, [uid]);
+      else if (!claims.includes(uid)) claims.push(uid);
       const node = nodeOf(pair);
       let onNode = this.byNode.get(node);
       if (!onNode) this.byNode.set(node, (onNode = new Set()));
@@ -239,9 +241,10 @@ export class WarmRecords {
     const node = this.index.node(nodeOf(pair));
     if (!node) return undefined;
     let at: number | undefined;
-    for (const [uid, time] of claims) {
-      const constraints = this.byCache.get(uid)?.constraints;
-      if (constraints && (at === undefined || time > at) && podFitsNode(constraints, node)) at = time;
+    for (const uid of claims) {
+      const cache = this.byCache.get(uid);
+      const time = cache?.claims.get(pair);
+      if (cache?.constraints && time !== undefined && (at === undefined || time > at) && podFitsNode(cache.constraints, node)) at = time;
     }
     return at;
   }
@@ -290,7 +293,7 @@ export class WarmRecords {
     if (this.dropped.get(pair) === verdict.reason) return;
     this.dropped.set(pair, verdict.reason);
     recordsDropped.inc({ reason: verdict.reason });
-    this.options.onDropped?.({ image, node, reason: verdict.reason, caches: [...(this.byPair.get(pair)?.keys() ?? [])] });
+    this.options.onDropped?.({ image, node, reason: verdict.reason, caches: [...(this.byPair.get(pair) ?? [])] });
   }
 
   private schedule(pair: string, at: number): void {
