@@ -328,6 +328,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       keepLogs() {
         const kept = `${dir}-logs`;
         fs.cpSync(logDir, kept, { recursive: true });
+        // The apiserver's and controller-manager's logs say why a webhook call or a pod failed.
+        fs.cpSync(path.join(cp.dir, 'logs'), path.join(kept, 'control-plane'), { recursive: true });
         return kept;
       },
       removeImage(node, ref) {
