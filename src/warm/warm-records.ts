@@ -42,6 +42,8 @@ export interface WarmRecordsOptions {
 interface CacheClaims {
   /** Undefined when the spec is invalid: nothing is believed. */
   constraints: PlacementConstraints | undefined;
+  /** The spec as JSON: a status update leaves it as it was, and then no claim needs judging again. */
+  specKey: string;
   /** pair ("image|node") -> when it was last verified (ms). */
   claims: Map<string, number>;
 }
@@ -87,7 +89,10 @@ export class WarmRecords {
     const now = this.now();
     const spec = readWarmSpec(cache);
     const wanted = new Set(spec.ok ? spec.spec.images.map((i) => i.image) : []);
-    const previous = this.byCache.get(uid)?.claims;
+    const entry = this.byCache.get(uid);
+    const previous = entry?.claims;
+    const specKey = JSON.stringify(cache.spec ?? null);
+    const constraints = entry?.specKey === specKey ? entry.constraints : spec.ok ? spec.constraints : undefined;
     const next = new Map<string, number>();
     const statusImages = Array.isArray(cache.status?.images) ? cache.status.images : [];
     for (const image of statusImages) {
@@ -110,13 +115,13 @@ export class WarmRecords {
       }
     }
     if (provisional?.size === 0) this.provisional.delete(uid);
-    this.replace(uid, spec.ok ? spec.constraints : undefined, next, now);
+    this.replace(uid, constraints, specKey, next, now);
   }
 
   remove(cache: ImageCache): void {
     const uid = cacheUid(cache);
     this.provisional.delete(uid);
-    this.replace(uid, undefined, new Map(), this.now());
+    this.replace(uid, undefined, '', new Map(), this.now());
     this.byCache.delete(uid);
   }
 
@@ -134,7 +139,7 @@ export class WarmRecords {
     provisional.set(pair, at);
     const next = new Map(entry.claims);
     next.set(pair, Math.max(next.get(pair) ?? 0, at));
-    this.replace(cacheUid, entry.constraints, next, this.now());
+    this.replace(cacheUid, entry.constraints, entry.specKey, next, this.now());
   }
 
   /** When the record of this image on this node was last verified, by the caches that may claim it. */
@@ -196,12 +201,12 @@ export class WarmRecords {
     for (const pair of pairs) this.judge(pair, now);
   }
 
-  private replace(uid: string, constraints: PlacementConstraints | undefined, next: Map<string, number>, now: number): void {
+  private replace(uid: string, constraints: PlacementConstraints | undefined, specKey: string, next: Map<string, number>, now: number): void {
     this.checkSettings(now);
     const entry = this.byCache.get(uid);
     const previous = entry?.claims ?? new Map<string, number>();
     const constraintsChanged = entry?.constraints !== constraints;
-    this.byCache.set(uid, { constraints, claims: next });
+    this.byCache.set(uid, { constraints, specKey, claims: next });
     const changed: string[] = [];
     for (const [pair, at] of previous) {
       if (next.get(pair) === at && !constraintsChanged) continue;

@@ -223,6 +223,34 @@ describe('warm/warm-records', () => {
     t.records.stop();
   });
 
+  it('judges only the records of the node that changed, and none when a cache status repeats itself', () => {
+    const judged: string[] = [];
+    class CountingIndex extends ImageIndex {
+      override recordWarmed(nodeName: string, imageKey: string, sizeBytes?: number): void {
+        judged.push(nodeName);
+        super.recordWarmed(nodeName, imageKey, sizeBytes);
+      }
+      override forgetWarmed(nodeName: string, imageKey: string): void {
+        judged.push(nodeName);
+        super.forgetWarmed(nodeName, imageKey);
+      }
+    }
+    const index = new CountingIndex();
+    const records = new WarmRecords(index, { settings: () => ({ lifetimeMs: LIFETIME, statusImageCap: CAP, statusLagMs: LAG }), now: () => T0 });
+    const names = Array.from({ length: 200 }, (_, i) => `n${i}`);
+    for (const name of names) index.upsertNode(node(name, [big(1), big(2), big(3)], T0));
+    const all = cache(names.map((name) => ({ node: name, at: T0 })));
+    records.apply(all);
+    expect(judged).to.have.length(200);
+    judged.length = 0;
+    index.upsertNode(node('n7', [big(1), big(2), big(3)], T0 + 1000));
+    expect(judged).to.deep.equal(['n7']);
+    judged.length = 0;
+    records.apply(cache(names.map((name) => ({ node: name, at: T0 }))));
+    expect(judged).to.deep.equal([]);
+    records.stop();
+  });
+
   it('another cache still reporting the pair keeps it counting when one cache forgets it', () => {
     const t = setup();
     t.index.upsertNode(node('n1', [big(1), big(2), big(3)], T0));
