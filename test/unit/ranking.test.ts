@@ -72,14 +72,35 @@ describe('rankNodes', () => {
     }
   });
 
-  it(`agrees with scoring every node for pods with more than ${MAX_SUBSET_IMAGES} images`, () => {
-    const random = prng(99);
-    const index = new ImageIndex();
-    index.replaceAll(randomCluster(random, 150, MAX_SUBSET_IMAGES + 3));
-    const keys = Array.from({ length: MAX_SUBSET_IMAGES + 3 }, (_, i) => image(i));
-    const constraints: PlacementConstraints = { nodeSelector: undefined, requiredTerms: undefined, tolerations: undefined };
-    const got = rankNodes(keys, index, constraints, policyWith({ affinity: { minScore: 0.2 } }));
-    expect(got.ranked.map((r) => [r.name, r.score])).to.deep.equal(oracle(index, keys, constraints, 0.2, 20).ranked);
+  it(`agrees with scoring every node for pods with more than ${MAX_SUBSET_IMAGES} images, in clusters of over 1,024 nodes too`, () => {
+    // Such pods take the one-pass scorer, whose per-node buffer must grow past its first 1,024 slots.
+    for (let seed = 90; seed < 98; seed++) {
+      const random = prng(seed);
+      const imageCount = MAX_SUBSET_IMAGES + 1 + Math.floor(random() * 4);
+      const index = new ImageIndex();
+      index.replaceAll(randomCluster(random, seed % 2 === 0 ? 1_300 : 150, imageCount));
+      const keys = Array.from({ length: imageCount }, (_, i) => image(i));
+      const constraints: PlacementConstraints = { nodeSelector: random() < 0.5 ? { pool: 'a' } : undefined, requiredTerms: undefined, tolerations: undefined };
+      const minScore = [0, 0.2, 0.5, 1][seed % 4]!;
+      const maxNodes = 1 + Math.floor(random() * 30);
+      const got = rankNodes(keys, index, constraints, policyWith({ affinity: { minScore, maxNodes } }));
+      expect(got.ranked.map((r) => [r.name, r.score]), `seed ${seed}`).to.deep.equal(oracle(index, keys, constraints, minScore, maxNodes).ranked);
+    }
+  });
+
+  it('keeps a node whose share equals minScore exactly, on both scoring paths', () => {
+    for (const count of [2, MAX_SUBSET_IMAGES + 2]) {
+      const keys = Array.from({ length: count }, (_, i) => image(i));
+      const held = (n: number) => keys.slice(0, n).map((k) => containerdImage(k, 100));
+      const index = new ImageIndex();
+      index.replaceAll([makeNode({ name: 'all', images: held(count) }), makeNode({ name: 'half', images: held(count / 2) }), makeNode({ name: 'less', images: held(count / 2 - 1) })]);
+      const none: PlacementConstraints = { nodeSelector: undefined, requiredTerms: undefined, tolerations: undefined };
+      const got = rankNodes(keys, index, none, policyWith({ affinity: { minScore: 0.5 } }));
+      expect(got.ranked.map((r) => [r.name, r.score]), `${count} images`).to.deep.equal([
+        ['all', 1],
+        ['half', 0.5],
+      ]);
+    }
   });
 
   it('says every eligible node holds the images only when none lacks one', () => {
