@@ -43,6 +43,9 @@ describe('injection patch', () => {
     expect(injectionPatch(p, same)).to.deep.equal([]);
     const reordered = { ...same, newPreferred: [preferredTerm('b', 40), preferredTerm('a', 80)] };
     expect(preferredOf(applied(p, reordered))).to.deep.equal([userPreferred, preferredTerm('b', 40), preferredTerm('a', 80)]);
+    const equalWeights = pod({ preferredDuringSchedulingIgnoredDuringExecution: [preferredTerm('a', 80), preferredTerm('b', 80)] });
+    const swapped = change({ preferred: preferredOf(equalWeights) as unknown[], stalePreferred: [0, 1], newPreferred: [preferredTerm('b', 80), preferredTerm('a', 80)] });
+    expect(preferredOf(applied(equalWeights, swapped)), 'the node is part of the comparison, not only the weight').to.deep.equal([preferredTerm('b', 80), preferredTerm('a', 80)]);
     const reweighted = { ...same, newPreferred: [preferredTerm('a', 80), preferredTerm('b', 41)] };
     expect(preferredOf(applied(p, reweighted))).to.deep.equal([userPreferred, preferredTerm('a', 80), preferredTerm('b', 41)]);
   });
