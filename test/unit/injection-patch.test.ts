@@ -101,8 +101,11 @@ describe('injection patch', () => {
     const anded = [{ ...userRequired, matchFields: requiredNameTerm('a').matchFields }];
     const p = pod({ requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [userRequired] } });
     expect(requiredOf(applied(p, change({ required: anded, userHasRequired: true })))).to.deep.equal(anded);
-    const bare = pod({});
-    expect(requiredOf(applied(bare, change({ required: [requiredNameTerm('a')] })))).to.deep.equal([requiredNameTerm('a')]);
+    for (const bare of [pod({}), pod()]) {
+      const got = applied(bare, change({ required: [requiredNameTerm('a')] }));
+      expect(requiredOf(got)).to.deep.equal([requiredNameTerm('a')]);
+      expect(preferredOf(got), 'no empty preferred list beside them').to.equal(undefined);
+    }
   });
 
   it('adds preferred and required terms together to a pod without node affinity, and beside an existing one', () => {
@@ -113,6 +116,18 @@ describe('injection patch', () => {
       expect(requiredOf(got)).to.deep.equal([requiredNameTerm('a')]);
       expect(got.metadata.annotations?.[POD_INJECTED]).to.equal('{"v":2}');
     }
+  });
+
+  it("adds preferred and required terms together without touching the user's own affinity", () => {
+    const c = change({ preferred: [userPreferred], newPreferred: [preferredTerm('a', 80)], required: [requiredNameTerm('a')] });
+    const got = applied(pod({ preferredDuringSchedulingIgnoredDuringExecution: [userPreferred] }), c);
+    expect(preferredOf(got)).to.deep.equal([userPreferred, preferredTerm('a', 80)]);
+    expect(requiredOf(got)).to.deep.equal([requiredNameTerm('a')]);
+    const antiAffinity = { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'zone' }] };
+    const withAnti: Pod = { metadata: {}, spec: { affinity: { podAntiAffinity: antiAffinity } as Pod['spec']['affinity'] } };
+    const got2 = applied(withAnti, change({ newPreferred: [preferredTerm('a', 80)], required: [requiredNameTerm('a')] }));
+    expect((got2.spec.affinity as Record<string, unknown>)['podAntiAffinity']).to.deep.equal(antiAffinity);
+    expect(requiredOf(got2)).to.deep.equal([requiredNameTerm('a')]);
   });
 
   it('writes the record only when it changes, and removes an earlier one that no longer applies', () => {
