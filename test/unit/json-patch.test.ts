@@ -30,11 +30,29 @@ describe('json-patch', () => {
 
   it('refuses to write through a parent that is not an object', () => {
     expect(() => setValue({ metadata: { annotations: 'x' } }, ['metadata', 'annotations', 'k'], 'v')).to.throw(PatchBuildError, /metadata\/annotations/);
+    try {
+      setValue({ spec: { affinity: 7 } }, ['spec', 'affinity', 'nodeAffinity', 'x'], 1);
+      expect.fail('expected a PatchBuildError');
+    } catch (err) {
+      expect(err, 'names the parent that is in the way').to.have.property('path', '/spec/affinity');
+    }
   });
 
   it('removes only what exists', () => {
     expect(removeValue({ a: { b: 1 } }, ['a', 'b'])).to.deep.equal([{ op: 'remove', path: '/a/b' }]);
     expect(removeValue({ a: {} }, ['a', 'b'])).to.deep.equal([]);
+  });
+
+  it("leaves the caller's document as it was, unless told it may consume it; never changes the patch", () => {
+    const ops = [{ op: 'add' as const, path: '/spec/list/-', value: { name: 'n' } }];
+    const doc = { spec: { list: [] as unknown[] } };
+    const kept = checkPatchApplies(doc, ops);
+    expect(kept.ok && kept.patched).to.deep.equal({ spec: { list: [{ name: 'n' }] } });
+    expect(doc).to.deep.equal({ spec: { list: [] } });
+    const consumed = checkPatchApplies(doc, ops, { consume: true });
+    expect(consumed.ok && consumed.patched).to.deep.equal({ spec: { list: [{ name: 'n' }] } });
+    (doc.spec.list[0] as { name: string }).name = 'changed';
+    expect(ops[0]!.value).to.deep.equal({ name: 'n' });
   });
 
   it('reports a patch that would not apply instead of throwing', () => {
