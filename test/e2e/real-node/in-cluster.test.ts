@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { expect } from 'chai';
 import { parse } from 'yaml';
-import { AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, DiscoveryV1Api, type V1Pod } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, AppsV1Api, CoordinationV1Api, CoreV1Api, DiscoveryV1Api, type V1Pod } from '@kubernetes/client-node';
 import { repoRoot } from '../control-plane/control-plane.js';
 import { createNamespace, eventually } from '../support/cluster-objects.js';
 import { INJECTED, injectionAnnotation, metricValue, preferredNodeNames, probe } from '../support/harness.js';
@@ -155,6 +155,28 @@ describe('e2e real nodes: the webhook in-cluster from the project image, install
       500,
     );
     expect(ready).to.deep.equal(pods.map((p) => p.status?.podIP).sort());
+  });
+
+  it('runs the warming controller\'s two replicas from the same image, one of them holding the Lease', async function () {
+    await eventually(
+      'both controller replicas available',
+      async () => {
+        const d = await L().kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ name: 'image-locality-controller', namespace: NS });
+        return d.status?.availableReplicas === 2 ? d : undefined;
+      },
+      240_000,
+      1000,
+    );
+    const pods = (await core().listNamespacedPod({ namespace: NS, labelSelector: 'app.kubernetes.io/name=image-locality-controller' })).items.filter((p) => !p.metadata?.deletionTimestamp);
+    expect(pods.map((p) => p.spec?.containers[0]?.image)).to.deep.equal([imageRef, imageRef]);
+    // POD_NAME is the leader election identity.
+    const holder = await eventually(
+      'a leader',
+      async () => (await L().kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'image-locality-warming', namespace: NS })).spec?.holderIdentity || undefined,
+      60_000,
+      500,
+    );
+    expect(pods.map((p) => p.metadata?.name)).to.include(holder);
   });
 
   it('made its own certificate and wrote the caBundle into a webhook configuration that names the Service, not a URL', async function () {
