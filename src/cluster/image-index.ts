@@ -3,6 +3,7 @@ import type { V1Node, V1Taint } from '@kubernetes/client-node';
 import { nodeImageKey } from '../images/reference.js';
 import type { Labels, NodeFacts } from '../scheduling/node-selection.js';
 import { imageListFacts, type ImageListFacts } from './image-list-facts.js';
+import { Interner } from './interner.js';
 import { projectNode } from './node-projection.js';
 
 /** What the index knows about one node: enough to judge eligibility and score it. */
@@ -97,6 +98,8 @@ export class ImageIndex implements ImageLocalityView {
   private readonly rankArrays = new Map<string, { order: object; ranks: Int32Array }>();
   /** Called after every node update, for the warm records to check that node's records again. */
   private readonly nodeListeners: Array<(name: string) => void> = [];
+  /** Label values and quantities repeat across nodes (zone, instance type, pool): one copy each. */
+  private readonly strings = new Interner();
   /** Node status names repeat across thousands of nodes; parse each once. */
   private readonly keyOfName = new Map<string, string | null>();
 
@@ -207,7 +210,7 @@ export class ImageIndex implements ImageLocalityView {
 
   /** Add or update a node from its API object; only its projection (and image keys) is kept. */
   upsertNode(node: V1Node): void {
-    const projection = projectNode(node);
+    const projection = projectNode(node, this.strings);
     if (!projection) return;
     const name = projection.name;
     const previous = this.nodes.get(name);

@@ -6,6 +6,7 @@
  */
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
 import { asArray, isObject } from '../json-shape.js';
+import type { Interner } from './interner.js';
 import type { Labels } from '../scheduling/node-selection.js';
 
 /** Allocatable resources worth keeping: what a pod's requests are compared with. */
@@ -24,13 +25,17 @@ export interface NodeProjection {
   allocatable: Readonly<Record<string, string>>;
 }
 
-/** Project a node (untrusted JSON: any field may be missing or mistyped). Undefined without a name. */
-export function projectNode(node: V1Node): NodeProjection | undefined {
+/**
+ * Project a node (untrusted JSON: any field may be missing or mistyped). Undefined
+ * without a name. With an interner, label values and allocatable quantities, which
+ * repeat across thousands of nodes (zone, instance type, pool), are held once.
+ */
+export function projectNode(node: V1Node, strings?: Interner): NodeProjection | undefined {
   const name = node?.metadata?.name;
   if (typeof name !== 'string' || name === '') return undefined;
   return {
     name,
-    labels: stringRecord(node.metadata?.labels),
+    labels: stringRecord(node.metadata?.labels, strings),
     taints: asArray<V1Taint>(node.spec?.taints).flatMap((t) =>
       isObject(t) && typeof t.key === 'string' && typeof t.effect === 'string'
         ? [{ key: t.key, effect: t.effect, ...(typeof t.value === 'string' ? { value: t.value } : {}) }]
@@ -38,23 +43,23 @@ export function projectNode(node: V1Node): NodeProjection | undefined {
     ),
     unschedulable: node.spec?.unschedulable === true,
     ready: asArray<{ type?: unknown; status?: unknown }>(node.status?.conditions).some((c) => c?.type === 'Ready' && c.status === 'True'),
-    allocatable: keptResources(node.status?.allocatable),
+    allocatable: keptResources(node.status?.allocatable, strings),
   };
 }
 
-function stringRecord(value: unknown): Record<string, string> {
+function stringRecord(value: unknown, strings: Interner | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!isObject(value)) return out;
-  for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out[k] = v;
+  for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out[k] = strings ? strings.intern(v) : v;
   return out;
 }
 
-function keptResources(value: unknown): Record<string, string> {
+function keptResources(value: unknown, strings: Interner | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!isObject(value)) return out;
   for (const name of KEPT_RESOURCES) {
     const v = value[name];
-    if (typeof v === 'string') out[name] = v;
+    if (typeof v === 'string') out[name] = strings ? strings.intern(v) : v;
   }
   return out;
 }
