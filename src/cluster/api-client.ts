@@ -10,6 +10,13 @@ import { request as httpsRequest } from 'node:https';
 import type { ApiConnection } from './api-connection.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+/**
+ * Calls of one client in flight at once; the rest wait their turn. A full pass can
+ * want hundreds of status writes of up to 200 KB each: sent all at once, each holds
+ * its own TLS connection and buffers, and the process's memory grows by a hundred
+ * MB for a moment. client-go bounds its clients in the same spirit (QPS and burst).
+ */
+const DEFAULT_MAX_IN_FLIGHT = 8;
 /** The largest answer accepted: a full list of 5,000 realistic nodes is about 75 MB. */
 const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
 
@@ -39,13 +46,34 @@ export interface CallOptions {
 }
 
 export class ApiClient {
+  private inFlight = 0;
+  private readonly waiting: Array<() => void> = [];
+
   constructor(
     private readonly connection: ApiConnection,
     private readonly timeoutMs = DEFAULT_TIMEOUT_MS,
+    private readonly maxInFlight = DEFAULT_MAX_IN_FLIGHT,
   ) {}
 
-  /** Send one request; resolves with the parsed answer (undefined when empty), rejects with ApiError for any non-2xx status. */
+  /**
+   * Send one request; resolves with the parsed answer (undefined when empty),
+   * rejects with ApiError for any non-2xx status. Waits for a turn first when
+   * maxInFlight calls are under way; the body is serialized only once it is sent.
+   */
   async call<T = unknown>(method: string, path: string, options: CallOptions = {}): Promise<T> {
+    // A finished call hands its turn straight to the next waiting one.
+    if (this.inFlight >= this.maxInFlight) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.inFlight++;
+    try {
+      return await this.send<T>(method, path, options);
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.inFlight--;
+    }
+  }
+
+  private async send<T>(method: string, path: string, options: CallOptions): Promise<T> {
     const cluster = this.connection.getCurrentCluster();
     if (!cluster) throw new Error('the cluster configuration has no current cluster');
     const url = new URL(cluster.server + path);
@@ -61,7 +89,7 @@ export class ApiClient {
     // An aborted call rejects with the signal's reason (a TimeoutError for AbortSignal.timeout), as fetch does.
     const signal = options.signal;
     if (signal?.aborted) throw signal.reason;
-    const { status, body } = await send(url, request, text).catch((err: unknown) => {
+    const { status, body } = await exchange(url, request, text).catch((err: unknown) => {
       throw signal?.aborted ? signal.reason : err;
     });
     if (status < 200 || status >= 300) throw new ApiError(status, method, url.pathname, body);
@@ -69,7 +97,7 @@ export class ApiClient {
   }
 }
 
-function send(url: URL, options: RequestOptions, body: string | undefined): Promise<{ status: number; body: string }> {
+function exchange(url: URL, options: RequestOptions, body: string | undefined): Promise<{ status: number; body: string }> {
   const transport = url.protocol === 'http:' ? httpRequest : httpsRequest;
   return new Promise((resolve, reject) => {
     const req = transport(url, options, (res) => {

@@ -19,6 +19,7 @@ describe('API calls as plain JSON', function () {
   this.timeout(20_000);
   let server: Server;
   let api: ApiClient;
+  let base = '';
   const seen: Seen[] = [];
   let answer: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end('{}');
 
@@ -33,7 +34,7 @@ describe('API calls as plain JSON', function () {
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     api = new ApiClient({
       getCurrentCluster: () => ({ server: base }),
       applyToHTTPSOptions: async (options) => {
@@ -107,5 +108,23 @@ describe('API calls as plain JSON', function () {
     const pending = leaseCalls(api).read('ns', 'l', controller.signal).then(() => 'answered', (e: unknown) => (e as Error).name);
     setTimeout(() => controller.abort(), 50);
     expect(await pending).to.equal('AbortError');
+  });
+
+  it('has at most maxInFlight calls under way; the others wait their turn and then go out', async () => {
+    const limited = new ApiClient({ getCurrentCluster: () => ({ server: base }), applyToHTTPSOptions: async () => undefined }, 10_000, 2);
+    let open = 0;
+    let most = 0;
+    answer = (_req, res) => {
+      open++;
+      most = Math.max(most, open);
+      setTimeout(() => {
+        open--;
+        res.end('{}');
+      }, 30);
+    };
+    const answers = await Promise.all(Array.from({ length: 7 }, (_, i) => limited.call('POST', `/x/${i}`, { body: { i } })));
+    expect(answers).to.have.length(7);
+    expect(most).to.equal(2);
+    expect(seen.map((s) => s.url).sort()).to.deep.equal(Array.from({ length: 7 }, (_, i) => `/x/${i}`));
   });
 });
