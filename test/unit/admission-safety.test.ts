@@ -193,6 +193,12 @@ describe('growth and work are bounded', () => {
     expect(MAX_POD_IMAGES).to.be.at.least(64);
   });
 
+  it('reads a pod of exactly MAX_POD_IMAGES distinct images, and leaves one more unchanged', () => {
+    const images = (n: number) => ['nginx:1.25', ...Array.from({ length: n - 1 }, (_, i) => `registry.example/team/app-${i}:1`)];
+    expect(decide(zones(), makePod('p', 'apps', images(MAX_POD_IMAGES))).outcome).to.equal('mutated');
+    expect(decide(zones(), makePod('p', 'apps', images(MAX_POD_IMAGES + 1)))).to.include({ outcome: 'unchanged', code: UNCHANGED.TOO_MANY_IMAGES });
+  });
+
   it('20,000 distinct required terms are judged within the work budget or left alone', () => {
     const terms = Array.from({ length: 20_000 }, (_, i) => ({ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [`elsewhere-${i}`] }] }));
     const started = performance.now();
