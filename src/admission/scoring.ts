@@ -12,8 +12,6 @@ export interface PodImages {
   invalid: string[];
   /** How many distinct references do not parse. */
   invalidCount: number;
-  /** How many distinct references the policy's images.include/exclude leave out. */
-  excludedCount: number;
   /** More than MAX_POD_IMAGES distinct references: the rest were not read. */
   tooMany: boolean;
 }
@@ -39,27 +37,25 @@ export function collectPodImages(spec: unknown, policy: CompiledPolicy): PodImag
   const seenRefs = new Set<string>();
   const invalid: string[] = [];
   let invalidCount = 0;
-  let excludedCount = 0;
   for (const field of ['initContainers', 'containers'] as const) {
     const list = s[field];
     if (!Array.isArray(list)) continue;
     for (const container of list) {
       const image = (container as { image?: unknown } | null)?.image;
       if (typeof image !== 'string' || seenRefs.has(image)) continue;
-      if (seenRefs.size >= MAX_POD_IMAGES) return { keys, invalid, invalidCount, excludedCount, tooMany: true };
+      if (seenRefs.size >= MAX_POD_IMAGES) return { keys, invalid, invalidCount, tooMany: true };
       seenRefs.add(image);
       const key = normalizeImage(image);
       if (key === undefined) {
         invalidCount++;
         if (invalid.length < MAX_INVALID_LISTED) invalid.push(image);
-      } else if (!policy.selectsImage(key)) excludedCount++;
-      else if (!seenKeys.has(key)) {
+      } else if (policy.selectsImage(key) && !seenKeys.has(key)) {
         seenKeys.add(key);
         keys.push(key);
       }
     }
   }
-  return { keys, invalid, invalidCount, excludedCount, tooMany: false };
+  return { keys, invalid, invalidCount, tooMany: false };
 }
 
 export interface ScoredNode {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import jsonpatch from 'jsonpatch';
 import type { V1Node, V1NodeSelectorTerm, V1Pod } from '@kubernetes/client-node';
 import { decidePodMutation, SHORTLIST_TOO_LARGE, UNCHANGED, type Decision, type MutationContext } from '../../src/admission/mutate-pod.js';
-import { NO_SHORTLIST, MAX_WALK_FACTOR, HOSTNAME_LABEL, shortlistOwner } from '../../src/admission/shortlist.js';
+import { NO_SHORTLIST, MAX_WALK_FACTOR, HOSTNAME_LABEL, shortlistOwner, shortlistTerms } from '../../src/admission/shortlist.js';
 import { matchesRequiredNodeAffinity } from '../../src/scheduling/node-selection.js';
 import type { ClusterState } from '../../src/cluster/cluster-state.js';
 import { containerdImage, makeNode, makePod } from '../support/objects.js';
@@ -261,5 +261,24 @@ describe('shortlist mode', () => {
       expect(shortlisted(pod)).to.have.length(100);
       expect(looked, `nodes looked at among ${count}`).to.be.at.most(3 + 100 * MAX_WALK_FACTOR).and.at.most(3 * 97 + 50);
     }
+  });
+  describe('shortlistTerms: the required terms written', () => {
+    const requirement = { key: HOSTNAME_LABEL, operator: 'In', values: ['n-1', 'n-2'] };
+    it('writes one term holding only the shortlist when the user has no terms, an empty list included', () => {
+      for (const none of [null, []]) expect(shortlistTerms(none, ['n-1', 'n-2']), JSON.stringify(none)).to.deep.equal([{ matchExpressions: [requirement] }]);
+    });
+    it("adds the shortlist to each user term and leaves the user's terms and the hostname list untouched", () => {
+      const user: V1NodeSelectorTerm[] = [{ matchFields: [{ key: 'metadata.name', operator: 'NotIn', values: ['x'] }] }, { matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] }];
+      const before = structuredClone(user);
+      const hostnames = ['n-1', 'n-2'];
+      const terms = shortlistTerms(user, hostnames);
+      expect(terms).to.deep.equal([
+        { matchFields: before[0]!.matchFields, matchExpressions: [requirement] },
+        { matchExpressions: [...before[1]!.matchExpressions!, requirement] },
+      ]);
+      expect(user).to.deep.equal(before);
+      terms[0]!.matchExpressions![0]!.values!.push('n-3');
+      expect(hostnames).to.deep.equal(['n-1', 'n-2']);
+    });
   });
 });
