@@ -219,7 +219,8 @@ describe('e2e real nodes: warming and steering on kubelets with containerd', fun
     }
   });
 
-  it('an image the runtime removes (as image GC does) stops attracting pods within a bounded time', async () => {
+  it('an image the runtime removes (as image GC does) stops attracting pods within a bounded time, and a cache warms it again', async function () {
+    this.timeout(600_000);
     const { shellLess } = L().images;
     // A plain pod pulls it onto node 1; the ImageCache above keeps it on node 2.
     await createNamespace(L().kc, 'plain', false);
@@ -241,6 +242,39 @@ describe('e2e real nodes: warming and steering on kubelets with containerd', fun
       return preferredNodeNames(p).join(',') === 'lab-node-2' ? true : undefined;
     }, STATUS_IMAGES_MS, 1000);
     console.log(`      removed image stopped attracting pods after ${((Date.now() - removedAt) / 1000).toFixed(1)} s`);
+
+    // On the cache's own node the image also counts as a warm record. Once a complete
+    // status (far fewer images than the kubelet's cap of 50) leaves it out, that record
+    // stops counting as well, and the controller pulls the image there again.
+    const runtimeHas = () => L().nodes.find((n) => n.name === 'lab-node-2')!.containerd.ctr(['images', 'ls', '-q']).includes(shellLess.ref);
+    let steeredAway = false;
+    let probing = true;
+    const prober = (async () => {
+      while (probing) {
+        const p = await probe(`gc-cache-${Date.now()}`, shellLess.ref).catch(() => undefined);
+        if (p && !preferredNodeNames(p).includes('lab-node-2')) steeredAway = true;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    try {
+      L().removeImage('lab-node-2', shellLess.ref);
+      const cacheNodeRemovedAt = Date.now();
+      expect(runtimeHas(), 'removed from the runtime of lab-node-2').to.equal(false);
+      await eventually('a NotInNodeStatus Event for lab-node-2', async () => {
+        const events = (await core.listNamespacedEvent({ namespace: CACHES })).items.filter((e) => e.reason === 'NotInNodeStatus' && e.message?.includes('lab-node-2'));
+        return events.length > 0 ? true : undefined;
+      }, STATUS_IMAGES_MS + 30_000, 1000);
+      await eventually('the image back in the runtime of lab-node-2 (a real pull)', async () => (runtimeHas() ? true : undefined), 120_000, 1000);
+      await eventually('pods steered to lab-node-2 again', async () => {
+        const p = await probe(`gc-rewarmed-${Date.now()}`, shellLess.ref);
+        return preferredNodeNames(p).join(',') === 'lab-node-2' ? true : undefined;
+      }, STATUS_IMAGES_MS, 1000);
+      console.log(`      removed from the cache's node: warmed again and steering again after ${((Date.now() - cacheNodeRemovedAt) / 1000).toFixed(1)} s`);
+    } finally {
+      probing = false;
+      await prober;
+    }
+    expect(steeredAway, 'a pod was admitted without a preference for lab-node-2 between the removal and the new pull').to.equal(true);
   });
 
   it('teardown puts the machine back: sysctls, namespace, cgroups, mounts, processes', async function () {
