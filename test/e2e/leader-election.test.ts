@@ -271,10 +271,26 @@ describe('e2e leader election on a coordination.k8s.io/v1 Lease', function () {
 
       const cutAt = performance.now();
       a.client.mode = mode;
+      // The latest instant isLeader() was seen true. The time is read before the call,
+      // so a sample can only understate it: a late timer can hide a late step-down
+      // from this check, never invent one.
+      let lastLeading = cutAt;
+      const sampler = setInterval(() => {
+        const at = performance.now();
+        if (a.elector.isLeader()) lastLeading = at;
+      }, 5);
       // isLeader() turns false at the deadline itself; the step-down (signal abort,
       // onStoppedLeading) follows from a timer, later on a busy machine: wait for that.
-      await eventually('a to step down', async () => (a.stopped.length > 0 ? true : undefined), 5_000, 10);
+      try {
+        await eventually('a to step down', async () => (a.stopped.length > 0 ? true : undefined), 5_000, 10);
+      } finally {
+        clearInterval(sampler);
+      }
       expect(a.elector.isLeader()).to.equal(false);
+      // The renew deadline runs from the send of the last renewal that succeeded; the
+      // elector reads its clock before the request, so its deadline is no later than this.
+      const renewedAt = Math.max(...a.client.writes.filter((w) => w.holder === a.id).map((w) => w.sentAt));
+      expect(lastLeading - renewedAt, 'ms from the last successful renewal sent to the last isLeader() === true').to.be.below(RENEW_S * 1000);
       const stepDownMs = a.stopped.at(-1)! - cutAt;
       const { ms } = await takeover(a, cutAt);
       console.log(`      ${mode}: old leader stepped down after ${stepDownMs.toFixed(0)} ms, successor leads after ${ms.toFixed(0)} ms`);
