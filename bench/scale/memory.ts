@@ -158,7 +158,9 @@ async function main(): Promise<void> {
     type Getter = Record<string, () => Promise<string>>;
     const expiredLists = async (r: Running, getters: Getter = {}): Promise<number> =>
       metricValue(await (getters[r.program.name] ?? (() => metrics(r)))(), 'image_locality_informer_lists_total', { informer: 'nodes', reason: 'expired' }) ?? 0;
+    let relists = 0;
     const forceRelist = async (all: Running[], getters: Getter = {}): Promise<void> => {
+      relists++;
       const before = await Promise.all(all.map((r) => expiredLists(r, getters)));
       for (const r of all) resetPeak(r.program.pid);
       await (cp as ControlPlane).restartApiserver(async () => {
@@ -174,7 +176,7 @@ async function main(): Promise<void> {
       }
       await sleep(5000);
       for (const r of all) {
-        rows.push({ what: `${r.program.name} after a forced relist (peak: during it)`, rssMb: mb(rssBytes(r.program.pid)), peakMb: mb(peakRssBytes(r.program.pid)) });
+        rows.push({ what: `${r.program.name} after forced relist ${relists} (peak: during it)`, rssMb: mb(rssBytes(r.program.pid)), peakMb: mb(peakRssBytes(r.program.pid)) });
       }
     };
     await forceRelist([watching, listing]);
