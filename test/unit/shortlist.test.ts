@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import jsonpatch from 'jsonpatch';
 import type { V1Node, V1NodeSelectorTerm, V1Pod } from '@kubernetes/client-node';
 import { decidePodMutation, SHORTLIST_TOO_LARGE, UNCHANGED, type Decision, type MutationContext } from '../../src/admission/mutate-pod.js';
-import { NO_SHORTLIST, MAX_WALK_FACTOR, HOSTNAME_LABEL, shortlistOwner, shortlistTerms } from '../../src/admission/shortlist.js';
+import { NO_SHORTLIST, MAX_WALK_FACTOR, HOSTNAME_LABEL, chooseShortlist, shortlistOwner, shortlistTerms } from '../../src/admission/shortlist.js';
 import { matchesRequiredNodeAffinity } from '../../src/scheduling/node-selection.js';
 import type { ClusterState } from '../../src/cluster/cluster-state.js';
 import { containerdImage, makeNode, makePod } from '../support/objects.js';
@@ -69,6 +69,19 @@ function feasible(state: ClusterState, pod: V1Pod): string[] {
     .filter((n) => matchesRequiredNodeAffinity(requiredTerms(pod), n.name, n.labels))
     .map((n) => n.name)
     .sort();
+}
+
+/** The view, counting the nodes looked up by id (the fallback walk's work). */
+function countingLookups(view: MutationContext['view']): { view: MutationContext['view']; looked(): number } {
+  let looked = 0;
+  const counting = new Proxy(view, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (prop === 'nodeById') return (id: number) => (looked++, target.nodeById(id));
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { view: counting, looked: () => looked };
 }
 
 describe('shortlist mode', () => {
@@ -208,6 +221,19 @@ describe('shortlist mode', () => {
     for (const t of requiredTerms(few.pod)) expect(t.matchExpressions?.at(-1)?.values).to.have.length(100);
   });
 
+  it('names a hostname that two holders share once, and fills the shortlist with other nodes', () => {
+    const state = shortlistState(nodes(300, holders, (n, i) => i === 290 && (n.metadata!.labels![HOSTNAME_LABEL] = name(150))));
+    const list = shortlisted(apply(state.mutationContext(), trainer()).pod);
+    expect(list.slice(0, 2)).to.deep.equal([name(10), name(150)].sort());
+    expect(list).to.have.length(100);
+    expect(new Set(list).size, 'no hostname twice').to.equal(100);
+  });
+
+  it('shortlists as well for a context that tracks no released owners', () => {
+    const { releasedOwner: _, ...ctx } = shortlistState(nodes(300, holders)).mutationContext();
+    expect(apply(ctx, trainer()).decision.code).to.equal('shortlist');
+  });
+
   it('falls back to preferences when a holder has an empty hostname label', () => {
     const state = shortlistState(nodes(300, holders, (n, i) => i === 150 && (n.metadata!.labels![HOSTNAME_LABEL] = '')));
     expect(apply(state.mutationContext(), trainer()).decision.reason).to.contain(`shortlist mode fell back: ${NO_SHORTLIST.holderUnnamed}`);
@@ -249,19 +275,20 @@ describe('shortlist mode', () => {
       // Two in three nodes are cordoned; the holders are not.
       const state = shortlistState(nodes(count, [0, 3 * Math.floor(count / 6), 3 * Math.floor(count / 3) - 3], (n, i) => i % 3 !== 0 && (n.spec!.unschedulable = true)));
       const ctx = state.mutationContext();
-      let looked = 0;
-      const view = new Proxy(ctx.view, {
-        get(target, prop) {
-          const value = Reflect.get(target, prop, target);
-          if (prop === 'nodeById') return (id: number) => (looked++, target.nodeById(id));
-          return typeof value === 'function' ? value.bind(target) : value;
-        },
-      });
-      const { pod } = apply({ ...ctx, view }, trainer());
+      const counted = countingLookups(ctx.view);
+      const { pod } = apply({ ...ctx, view: counted.view }, trainer());
       expect(shortlisted(pod)).to.have.length(100);
-      expect(looked, `nodes looked at among ${count}`).to.be.at.most(3 + 100 * MAX_WALK_FACTOR).and.at.most(3 * 97 + 50);
+      expect(counted.looked(), `nodes looked at among ${count}`).to.be.at.most(3 + 100 * MAX_WALK_FACTOR).and.at.most(3 * 97 + 50);
     }
   });
+
+  it('gives up on fallbacks after looking at exactly MAX_WALK_FACTOR nodes per fallback wanted', () => {
+    const counted = countingLookups(shortlistState(nodes(1000, [])).mutationContext().view);
+    const made = chooseShortlist({ holders: [], view: counted.view, fits: () => false, size: 3, seed: 'rs-uid-1' });
+    expect(made).to.deep.equal({ ok: false, reason: NO_SHORTLIST.sparse });
+    expect(counted.looked()).to.equal(3 * MAX_WALK_FACTOR);
+  });
+
   describe('shortlistTerms: the required terms written', () => {
     const requirement = { key: HOSTNAME_LABEL, operator: 'In', values: ['n-1', 'n-2'] };
     it('writes one term holding only the shortlist when the user has no terms, an empty list included', () => {
