@@ -199,6 +199,13 @@ describe('growth and work are bounded', () => {
     expect(decide(zones(), makePod('p', 'apps', images(MAX_POD_IMAGES + 1)))).to.include({ outcome: 'unchanged', code: UNCHANGED.TOO_MANY_IMAGES });
   });
 
+  it('a pod whose constraints cost more than the work budget to judge is left unchanged for that reason', () => {
+    const state = zones();
+    const decision = decidePodMutation({ operation: 'CREATE', namespace: 'apps', kind: POD_KIND, pod: withRequired([zoneA]) }, { ...state.mutationContext(), workBudget: 5 });
+    // Not "no eligible holder": a1 is one, the budget only ran out before it was judged.
+    expect(decision).to.include({ outcome: 'unchanged', code: UNCHANGED.WORK_BUDGET_SPENT });
+  });
+
   it('20,000 distinct required terms are judged within the work budget or left alone', () => {
     const terms = Array.from({ length: 20_000 }, (_, i) => ({ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [`elsewhere-${i}`] }] }));
     const started = performance.now();
@@ -214,10 +221,17 @@ describe('only Pod creates of sound shape are mutated', () => {
     ['a Deployment', { kind: { group: 'apps', version: 'v1', kind: 'Deployment' } }, SKIP.NOT_POD],
     ['a Pod of another group', { kind: { group: 'example.com', version: 'v1', kind: 'Pod' } }, SKIP.NOT_POD],
     ['a Pod of another version', { kind: { group: '', version: 'v2', kind: 'Pod' } }, SKIP.NOT_POD],
+    ['another core/v1 kind', { kind: { group: '', version: 'v1', kind: 'Service' } }, SKIP.NOT_POD],
     ['a subresource', { subResource: 'binding' }, SKIP.SUBRESOURCE],
   ];
   for (const [what, extra, code] of kinds) {
     it(`skips ${what}`, () => expect(decide(zones(), makePod('p', 'apps', ['nginx:1.25']), extra)).to.include({ outcome: 'skipped', code }));
+  }
+
+  for (const subResource of [null, '']) {
+    it(`reads a subResource of ${JSON.stringify(subResource)} as none`, () => {
+      expect(decide(zones(), makePod('p', 'apps', ['nginx:1.25']), { subResource })).to.include({ outcome: 'mutated' });
+    });
   }
 
   const shapes: Array<[string, unknown]> = [

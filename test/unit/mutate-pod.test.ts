@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import jsonpatch from 'jsonpatch';
 import type { V1Pod } from '@kubernetes/client-node';
-import { decidePodMutation, SKIP, UNCHANGED, type Decision } from '../../src/admission/mutate-pod.js';
+import { decidePodMutation, MUTATED, SKIP, UNCHANGED, type Decision } from '../../src/admission/mutate-pod.js';
 import type { SkipCode } from '../../src/admission/reasons.js';
 import type { ClusterState } from '../../src/cluster/cluster-state.js';
 import { DIGEST_A, containerdImage, makeNode, makePod } from '../support/objects.js';
@@ -49,21 +49,13 @@ describe('decidePodMutation', () => {
     beforeEach(() => {
       state = cluster();
     });
-    const owned = (kind: string): V1Pod => {
+    const owned = (...kinds: string[]): V1Pod => {
       const pod = makePod('p', 'apps', ['nginx:1.25']);
-      return { ...pod, metadata: { ...pod.metadata, ownerReferences: [{ apiVersion: 'apps/v1', kind, name: 'o', uid: 'u1', controller: true }] } };
+      return { ...pod, metadata: { ...pod.metadata, ownerReferences: kinds.map((kind, i) => ({ apiVersion: 'apps/v1', kind, name: `o${i}`, uid: `u${i}`, controller: i === 0 })) } };
     };
-    const pinned = makePod('p', 'apps', ['nginx:1.25'], {
-      spec: {
-        affinity: {
-          nodeAffinity: {
-            requiredDuringSchedulingIgnoredDuringExecution: {
-              nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['node-c'] }] }],
-            },
-          },
-        },
-      },
-    });
+    const pinnedBy = (matchFields: unknown[]): V1Pod =>
+      makePod('p', 'apps', ['nginx:1.25'], { spec: { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchFields }] } } } } });
+    const pinned = pinnedBy([{ key: 'metadata.name', operator: 'In', values: ['node-c'] }]);
     // The code says why, so a pod skipped for the wrong reason fails here.
     const cases: Array<[string, V1Pod, SkipCode, string?]> = [
       ['a namespace that did not opt in', makePod('p', 'plain', ['nginx:1.25']), SKIP.NOT_OPTED_IN],
@@ -74,6 +66,8 @@ describe('decidePodMutation', () => {
       ['a mirror pod', makePod('p', 'apps', ['nginx:1.25'], { annotations: { 'kubernetes.io/config.mirror': 'x' } }), SKIP.MIRROR_POD],
       ['a pod a DaemonSet owns', owned('DaemonSet'), SKIP.DAEMONSET],
       ['a pod pinned by metadata.name', pinned, SKIP.PINNED],
+      ['a pod pinned by metadata.name In beside a NotIn', pinnedBy([{ key: 'metadata.name', operator: 'In', values: ['node-c'] }, { key: 'metadata.name', operator: 'NotIn', values: ['node-b'] }]), SKIP.PINNED],
+      ['a pod a DaemonSet owns beside another owner', owned('Example', 'DaemonSet'), SKIP.DAEMONSET],
       ['an UPDATE', makePod('p', 'apps', ['nginx:1.25']), SKIP.NOT_CREATE, 'UPDATE'],
     ];
     for (const [what, pod, code, operation] of cases) {
@@ -109,6 +103,27 @@ describe('decidePodMutation', () => {
       // node-a holds 500/500 MB, node-b 100/500 MB: weights 80 and 16 with the default weight 80.
       // The default minScore is 0.5, so node-b (0.2) is left out.
       expect(preferredNodes(pod)).to.deep.equal([['node-a', 80]]);
+    });
+
+    it('says it preferred nodes, in preferred mode', () => {
+      expect(decide(cluster(), makePod('p', 'apps', ['nginx:1.25']))).to.include({ outcome: 'mutated', code: MUTATED.PREFERRED });
+    });
+
+    it('ranks pods that differ only in node selector or tolerations on their own, on one cluster view', () => {
+      const nginx = [containerdImage('docker.io/library/nginx:1.25', MB)];
+      const state = stateWith([
+        makeNode({ name: 'in-a', labels: { zone: 'a' }, images: nginx }),
+        makeNode({ name: 'in-b-gpu', labels: { zone: 'b' }, images: nginx, taints: [{ key: 'gpu', value: 'yes', effect: 'NoSchedule' }] }),
+        makeNode({ name: 'cold-a', labels: { zone: 'a' } }),
+        makeNode({ name: 'cold-b', labels: { zone: 'b' } }),
+      ]);
+      // Replicas of one workload share a ranking; these three are not one workload.
+      const zoneA = makePod('p', 'apps', ['nginx:1.25'], { spec: { nodeSelector: { zone: 'a' } } });
+      const zoneBTolerating = makePod('p', 'apps', ['nginx:1.25'], { spec: { nodeSelector: { zone: 'b' }, tolerations: [{ key: 'gpu', operator: 'Exists' }] } });
+      const zoneB = makePod('p', 'apps', ['nginx:1.25'], { spec: { nodeSelector: { zone: 'b' } } });
+      expect(preferredNodes(mutated(state, zoneA))).to.deep.equal([['in-a', 80]]);
+      expect(preferredNodes(mutated(state, zoneBTolerating))).to.deep.equal([['in-b-gpu', 80]]);
+      expect(decide(state, zoneB)).to.include({ outcome: 'unchanged', code: UNCHANGED.NO_ELIGIBLE_HOLDER });
     });
 
     it('names lower-scoring nodes with proportionally lower weights when minScore allows', () => {
@@ -248,10 +263,33 @@ describe('decidePodMutation', () => {
       ]);
     });
 
-    it('required mode without user terms requires one of the holders', () => {
-      const pod = mutated(cluster({ affinity: { mode: 'required' } }), makePod('p', 'apps', ['nginx:1.25']));
-      const terms = pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
+    it('required mode without user terms requires one of the holders, and records them so that a reinvocation adds nothing', () => {
+      const state = cluster({ affinity: { mode: 'required' } });
+      const pod = makePod('p', 'apps', ['nginx:1.25']);
+      const decision = decide(state, pod);
+      if (decision.outcome !== 'mutated') throw new Error(`expected a mutation, got ${decision.outcome}: ${decision.reason}`);
+      expect(decision.record?.nodes.map(([name]) => name)).to.deep.equal(['node-a', 'node-b']);
+      const once = jsonpatch.apply_patch(pod, decision.patch);
+      const terms = once.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
       expect(terms.map((t) => t.matchFields?.[0]?.values?.[0])).to.deep.equal(['node-a', 'node-b']);
+      expect(decide(state, once)).to.include({ outcome: 'unchanged', code: UNCHANGED.ALREADY_REQUIRED });
+    });
+
+    it('required mode keeps a user term that already names one holder as written, and ANDs the holders into the others', () => {
+      const named = (operator: string, node: string) => ({ key: 'metadata.name', operator, values: [node] });
+      const pinA = { matchFields: [named('In', 'node-a')] };
+      const pinCNotB = { matchFields: [named('In', 'node-c'), named('NotIn', 'node-b')] };
+      const anyHost = { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'Exists' }] };
+      const required = { nodeSelectorTerms: [pinA, pinCNotB, anyHost] };
+      const state = cluster({ affinity: { mode: 'required', minScore: 0 } });
+      const pod = mutated(state, makePod('p', 'apps', ['nginx:1.25'], { spec: { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: structuredClone(required) } } } }));
+      // Not every term pins its nodes, so the pod is steered; node-c holds no nginx, so
+      // the term that allows only node-c gets no holder and drops out.
+      expect(pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms).to.deep.equal([
+        pinA,
+        { ...anyHost, matchFields: [named('In', 'node-a')] },
+        { ...anyHost, matchFields: [named('In', 'node-b')] },
+      ]);
     });
 
     it('required mode falls back to preferences when no holder satisfies the user\'s required terms', () => {
@@ -302,11 +340,27 @@ describe('decidePodMutation', () => {
       expect(twice.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0]).to.deep.equal(userPreferred[0]);
     });
 
+    it('takes its own terms and record out when no node holds the images any more, and says so', () => {
+      const userPreferred = [{ weight: 5, preference: { matchExpressions: [{ key: 'zone', operator: 'In', values: ['z'] }] } }];
+      const state = cluster({ affinity: { minScore: 0 } });
+      const once = mutated(state, makePod('p', 'apps', ['nginx:1.25'], { spec: { affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: structuredClone(userPreferred) } } } }));
+      expect(preferredNodes(once)).to.have.length(2);
+      state.index.removeNode('node-a');
+      state.index.removeNode('node-b');
+      const decision = decide(state, once);
+      expect(decision).to.include({ outcome: 'mutated', code: MUTATED.CLEARED });
+      if (decision.outcome !== 'mutated') return;
+      expect(decision.record).to.equal(null);
+      const twice = jsonpatch.apply_patch(once, decision.patch);
+      expect(twice.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution).to.deep.equal(userPreferred);
+      expect(twice.metadata?.annotations?.['image-locality.dev/injected']).to.equal(undefined);
+    });
+
     it('required mode reinvocation keeps the earlier requirement: required terms are never taken out again', () => {
       const userRequired = { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'Exists' }] }] };
       const state = cluster({ affinity: { mode: 'required' } });
       const once = mutated(state, makePod('p', 'apps', ['nginx:1.25'], { spec: { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: structuredClone(userRequired) } } } }));
-      expect(decide(state, once)).to.include({ outcome: 'unchanged', code: UNCHANGED.ALREADY_REQUIRED });
+      expect(decide(state, once)).to.deep.include({ outcome: 'unchanged', code: UNCHANGED.ALREADY_REQUIRED, warnings: [] });
       // Even when the holders went away, taking our terms out could loosen what another
       // admission step required since; the pod keeps what it has.
       state.index.removeNode('node-a');
@@ -328,6 +382,8 @@ describe('decidePodMutation', () => {
       ['nodeAffinity a list', { spec: { ...image, affinity: { nodeAffinity: [] } } }, { outcome: 'skipped', code: SKIP.MALFORMED_AFFINITY }],
       ['metadata a string', { metadata: 'x', spec: image }, { outcome: 'skipped', code: SKIP.MALFORMED_ANNOTATIONS }],
       ['annotations a list', { metadata: { annotations: ['x'] }, spec: image }, { outcome: 'skipped', code: SKIP.MALFORMED_ANNOTATIONS }],
+      // The term compiles to one that matches no node, as the scheduler reads it.
+      ['a required term whose matchFields hold no objects', { spec: { ...image, affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchFields: [null, 7] }] } } } } }, { outcome: 'unchanged', code: UNCHANGED.NO_ELIGIBLE_HOLDER }],
     ];
     for (const [what, pod, want] of bad) {
       it(`answers ${what} with ${want.outcome} (${want.code})`, () => {
@@ -339,11 +395,25 @@ describe('decidePodMutation', () => {
       });
     }
 
-    it('treats null metadata and null annotations as absent', () => {
-      const pod = { metadata: null, spec: image };
-      expect(decidePodMutation({ operation: 'CREATE', namespace: 'apps', kind: { group: '', version: 'v1', kind: 'Pod' }, pod }, cluster().mutationContext()).outcome).to.equal('mutated');
-      const pod2 = { metadata: { namespace: 'apps', annotations: null }, spec: image };
-      expect(decidePodMutation({ operation: 'CREATE', namespace: 'apps', kind: { group: '', version: 'v1', kind: 'Pod' }, pod: pod2 }, cluster().mutationContext()).outcome).to.equal('mutated');
+    it('treats absent or null metadata and null annotations as absent', () => {
+      for (const pod of [{ spec: image }, { metadata: null, spec: image }, { metadata: { namespace: 'apps', annotations: null }, spec: image }]) {
+        expect(decidePodMutation({ operation: 'CREATE', namespace: 'apps', kind: { group: '', version: 'v1', kind: 'Pod' }, pod }, cluster().mutationContext()).outcome, JSON.stringify(pod)).to.equal('mutated');
+      }
+    });
+
+    it('treats null affinity parts and an empty nodeSelectorTerms list as absent', () => {
+      const specs: unknown[] = [
+        { ...image, affinity: null },
+        { ...image, affinity: { nodeAffinity: null } },
+        { ...image, affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: null, requiredDuringSchedulingIgnoredDuringExecution: null } } },
+        { ...image, affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: null } } } },
+        // No terms pin the pod to named nodes, so it is steered like a pod without any.
+        { ...image, affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } } } },
+      ];
+      for (const spec of specs) {
+        const pod = { metadata: { namespace: 'apps' }, spec };
+        expect(decidePodMutation({ operation: 'CREATE', namespace: 'apps', kind: { group: '', version: 'v1', kind: 'Pod' }, pod }, cluster().mutationContext()), JSON.stringify(spec)).to.include({ outcome: 'mutated', code: MUTATED.PREFERRED });
+      }
     });
   });
 });
