@@ -39,6 +39,8 @@ describe('images/reference edges', () => {
       [`app@sha256:${'F'.repeat(64)}`, /digest hex must be lowercase, but it contains 'F'/, "'F' is uppercase hex, not a foreign character"],
       [`app@sha256:${'G'.repeat(64)}`, /contains 'G'; the part after 'sha256:' must be hex digits/, "'G' is not hex in either case"],
       ['[::G]/app', /has 'G' in its IPv6 address/, "'G' is past the uppercase hex letters"],
+      ['[::ffff:10.0.0.1]:5000/app', /has '\.' in its IPv6 address/, "'.' sits below the hex letters: an IPv4-mapped address is not in the grammar"],
+      [`app@sha256:${'-'.repeat(64)}`, /contains '-'; the part after 'sha256:' must be hex digits/, "'-' sits below the hex letters and is no uppercase hex"],
       ['a/b[', /contains '\['/, "'[' sits just after 'Z'"],
       ['a/b`', /contains '`'/, "'`' sits just before 'a'"],
       ['a/b{', /contains '\{'/, "'{' sits just after 'z'"],
@@ -73,7 +75,7 @@ describe('images/reference edges', () => {
 
   describe('unsupported digest algorithms', () => {
     // Only sha256, sha384 and sha512 are read; every neighbour of those names is refused.
-    for (const algorithm of ['sha255', 'sha257', 'sha356', 'sha286', 'sha385', 'sha383', 'sha412', 'sha522', 'sha511', 'sha513', 'sha2566', 'sha25', 'shb256', 'xha256', 'Sha256']) {
+    for (const algorithm of ['sha255', 'sha257', 'sha356', 'sha286', 'sha284', 'sha394', 'sha385', 'sha383', 'sha412', 'sha522', 'sha511', 'sha513', 'sha2566', 'sha25', 'shb256', 'xha256', 'Sha256']) {
       it(`${algorithm} is not supported`, () => {
         expect(reason(`app@${algorithm}:${HEX64}`)).to.equal(`digest algorithm '${algorithm}' is not supported; use sha256, sha384 or sha512`);
       });
@@ -106,10 +108,36 @@ describe('images/reference edges', () => {
     });
 
     it('names the bad component of a longer path, and only that component', () => {
-      expect(reason('org/a-/app')).to.contain("path component 'a-' is invalid");
+      expect(reason('org/a-/app')).to.equal(
+        "repository path component 'a-' is invalid: it must start and end with a lowercase letter or digit, " +
+          "and separators between them must be one '.', one or two '_', or a run of '-'",
+      );
       expect(reason('org/app-:1')).to.contain("path component 'app-' is invalid");
       expect(reason('localhost:5000/team/a__-b/x')).to.contain("path component 'a__-b' is invalid");
       expect(reason(`app-@sha256:${HEX64}`)).to.contain("path component 'app-' is invalid");
+      // A '/' in the digest is not the end of the last path component.
+      expect(reason(`app-@sha/256:${HEX64}`)).to.contain("path component 'app-' is invalid");
+    });
+
+    it('quotes the registry, the path or the digest it objects to, not the whole reference', () => {
+      // Users fix the piece the reason names; the rest of the reference may be fine.
+      const cases: Array<[string, string]> = [
+        ['[::1/app', "registry '[::1' opens an IPv6 address with '[' but never closes it with ']'"],
+        ['[::1/app]', "registry '[::1' opens an IPv6 address with '[' but never closes it with ']'"],
+        ['[]:5000/app', "registry '[]:5000' has an empty IPv6 address between '[' and ']'"],
+        ['[::g]/app', "registry '[::g]' has 'g' in its IPv6 address; only hex digits and ':' are allowed"],
+        [':5000/app', "registry ':5000' has an empty host name"],
+        ['foo..com/app', "registry 'foo..com' has an empty label in its host name (a leading, trailing or doubled '.')"],
+        ['reg.io.:5000/app', "registry 'reg.io.:5000' has an empty label in its host name (a leading, trailing or doubled '.')"],
+        ['_reg.io/app', "registry '_reg.io' contains '_', which is not allowed in a host name"],
+        ['-foo.com/app', "registry '-foo.com' has a host name label that starts or ends with '-'"],
+        ['ghcr.io/Org/app:1', "repository name must be lowercase, but 'Org/app' contains 'O'"],
+        ['ghcr.io/org/a_B:1', "repository name must be lowercase, but 'org/a_B' contains 'B'"],
+        ['nginx@sha256', "digest 'sha256' must have the form 'algorithm:hex', for example 'sha256:' followed by 64 hex digits"],
+        ['nginx@:abc', "digest ':abc' has no algorithm before ':'"],
+        ['nginx@sha256:', "digest 'sha256:' has no hex after ':'"],
+      ];
+      for (const [input, why] of cases) expect(reason(input), input).to.equal(why);
     });
 
     it('quotes the whole path when a character is outside the grammar', () => {

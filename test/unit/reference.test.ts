@@ -61,6 +61,7 @@ const accepted: Accepted[] = [
   { input: 'localhost', registry: 'docker.io', repository: 'library/localhost', tag: 'latest', key: 'docker.io/library/localhost:latest', why: 'with no slash, localhost is just a repository name' },
   { input: 'localhost:5000', registry: 'docker.io', repository: 'library/localhost', tag: '5000', key: 'docker.io/library/localhost:5000', why: 'with no slash, :5000 is a tag, not a port' },
   { input: 'localhostx/foo', registry: 'docker.io', repository: 'localhostx/foo', tag: 'latest', key: 'docker.io/localhostx/foo:latest', why: 'only exactly "localhost" counts, not a prefix of it' },
+  { input: 'hashicorp/vault', registry: 'docker.io', repository: 'hashicorp/vault', tag: 'latest', key: 'docker.io/hashicorp/vault:latest', why: 'nor any other first component as long as "localhost"' },
 
   // --- IP addresses ---
   { input: '10.0.0.1:5000/app:1', registry: '10.0.0.1:5000', repository: 'app', tag: '1', key: '10.0.0.1:5000/app:1', why: 'IPv4 host with port' },
@@ -164,6 +165,7 @@ describe('images/reference', () => {
 
       // --- slashes ---
       { input: '/nginx', reason: /must not start with '\/'/, why: 'leading slash' },
+      { input: '/org/app', reason: /^image reference must not start with '\/'$/, why: 'leading slash before a deeper path' },
       { input: 'nginx/', reason: /must not end with '\/'/, why: 'trailing slash' },
       { input: 'org/app/:1', reason: /must not end with '\/'/, why: 'trailing slash before a tag' },
       { input: 'org//app', reason: /empty path component \('\/\/'\)/, why: 'double slash in the path' },
@@ -173,6 +175,7 @@ describe('images/reference', () => {
       { input: 'a:', reason: /tag is empty/, why: 'colon without tag' },
       { input: `a:@${SHA256}`, reason: /tag is empty/, why: 'colon without tag before a digest' },
       { input: ':1.0', reason: /no repository name before ':'/, why: 'tag without name' },
+      { input: ':a:b', reason: /no repository name before ':'/, why: 'tag without name, whatever follows it' },
       { input: `@${SHA256}`, reason: /no repository name before '@'/, why: 'digest without name' },
       { input: 'nginx@', reason: /digest is empty/, why: 'at sign without digest' },
       { input: 'a@b@c', reason: /more than one '@'/, why: 'two digests' },
