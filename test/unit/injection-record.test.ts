@@ -101,7 +101,7 @@ describe('injection record', () => {
       ['null', null],
       ['a weight given as text', { weight: '80', preference: { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['a'] }] } }],
       ['no preference', { weight: 80 }],
-      ['an extra key on the term', { ...preferredTerm('a', 80), note: 'x' }],
+      ['an extra key on the term', { weight: 80, preference: { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['a'] }] }, note: 'x' }],
       ['an empty matchExpressions beside matchFields', { weight: 80, preference: { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['a'] }], matchExpressions: [] } }],
       ['two field requirements', { weight: 80, preference: { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['a'] }, { key: 'metadata.name', operator: 'In', values: ['b'] }] } }],
       ['matchFields that is not a list', { weight: 80, preference: { matchFields: { key: 'metadata.name' } } }],
@@ -145,22 +145,26 @@ describe('injection record', () => {
     const hostnames = (values: unknown) => ({ matchExpressions: [{ key: 'zone', operator: 'Exists' }, { key: HOSTNAME_LABEL, operator: 'In', values }] });
 
     it('sees a required injection by a node the record names', () => {
+      expect(requiredNameTerm('a'), 'the term the tables below write out').to.deep.equal(nameTerm);
       expect(hasOwnRequired([{ matchExpressions: [] }, requiredNameTerm('a')], required)).to.equal(true);
       expect(hasOwnRequired([{ matchFields: [{ key: 'x', operator: 'In', values: ['y'] }, requiredNameTerm('a').matchFields[0]] }], required)).to.equal(true);
     });
 
+    // Written out, not built by requiredNameTerm: tables are built while the file loads,
+    // and core code run then would need a fresh process per mutant under Stryker.
+    const nameTerm = { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['a'] }] };
     const notRequired: Array<[string, unknown[] | null, InjectionRecord | undefined]> = [
       ['no terms', null, required],
-      ['no record', [requiredNameTerm('a')], undefined],
-      ['a node the record does not name', [requiredNameTerm('b')], required],
-      ['a required record without nodes', [requiredNameTerm('a')], { v: 2, mode: 'required', nodes: [] }],
-      ['a preferred record', [requiredNameTerm('a')], preferred([['a', 100]])],
+      ['no record', [nameTerm], undefined],
+      ['a node the record does not name', [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['b'] }] }], required],
+      ['a required record without nodes', [nameTerm], { v: 2, mode: 'required', nodes: [] }],
+      ['a preferred record', [nameTerm], preferred([['a', 100]])],
       ['NotIn the named node', [{ matchFields: [{ key: 'metadata.name', operator: 'NotIn', values: ['a'] }] }], required],
       ['another field', [{ matchFields: [{ key: 'metadata.namespace', operator: 'In', values: ['a'] }] }], required],
       ['two values', [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['a', 'b'] }] }], required],
       ['values that are not a list', [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: 'a' }] }], required],
       ['a term that is not an object', ['a'], required],
-      ['matchFields that is not a list', [{ matchFields: requiredNameTerm('a').matchFields[0] }], required],
+      ['matchFields that is not a list', [{ matchFields: nameTerm.matchFields[0] }], required],
       ['a shortlist other than the record', [hostnames(['h1'])], shortlist],
       ['the shortlist on another label', [{ matchExpressions: [{ key: 'zone', operator: 'In', values: ['h1', 'h2'] }] }], shortlist],
       ['the shortlist with NotIn', [{ matchExpressions: [{ key: HOSTNAME_LABEL, operator: 'NotIn', values: ['h1', 'h2'] }] }], shortlist],
