@@ -4,10 +4,10 @@
  * core, next to two same-run baselines: an ordinary Deployment pod's review, and
  * JSON.parse of the very same body (the least any answer must cost).
  */
-import { cpus, totalmem } from 'node:os';
 import { createAdmissionEndpoint } from '../src/admission/endpoint.js';
 import { clusterStateFromText } from '../src/cluster/snapshot.js';
 import { adversarialCases, adversarialSnapshot, ADVERSARIAL_NODES, ordinaryReview } from './adversarial-inputs.js';
+import { machineLine } from './stats.js';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 15);
 
@@ -24,7 +24,7 @@ function time(fn: () => void): number {
 
 function main(): void {
   const modes = ['required', 'preferred'] as const;
-  console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node.js ${process.version}`);
+  console.log(machineLine());
   console.log(`cluster: ${ADVERSARIAL_NODES} nodes x 50 images; ${RUNS} runs per case after 2 warm-up runs; times in ms, one review in process (one core)\n`);
   for (const mode of modes) {
     const state = clusterStateFromText(JSON.stringify(adversarialSnapshot(mode)), 'adversarial', 'image-locality');
@@ -56,6 +56,7 @@ function main(): void {
     for (const row of rows) console.log('  ' + row.map((cell, i) => (i === 0 || i === 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
     console.log('');
   }
+  console.log(machineLine().replace(/^machine: .*, load average/, 'at the end: load average'));
 }
 
 main();

@@ -20,7 +20,7 @@
  *    makes its full passes, then the same with the controller stopped (baseline).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { startControlPlane, type ControlPlane } from '../../test/e2e/control-plane/control-plane.js';
@@ -28,6 +28,7 @@ import { applyImageCacheCrd } from '../../test/e2e/support/imagecache-crd.js';
 import { metricValue } from '../../test/e2e/support/harness.js';
 import { freePort, makeCertificates } from '../../test/e2e/support/webhook-process.js';
 import { admissionLoad } from '../admission-load.js';
+import { machineLine } from '../stats.js';
 import { imageCatalogue, podReview, prng } from '../workload.js';
 import { apiOk, inParallel } from './kube-raw.js';
 import { POOLS, realisticNode } from './realistic-node.js';
@@ -61,7 +62,7 @@ const mb = (bytes: number): number => Math.round(bytes / MB);
 
 async function main(): Promise<void> {
   console.log(`# bench:scale:memory — ${NODES} realistic nodes, ${CACHES} ImageCaches`);
-  console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+  console.log(machineLine());
   const flags = (program: ShippedProgram): string => nodeOptionsFor(program) || '(none: V8 defaults)';
   console.log(`NODE_OPTIONS: serve ${flags('serve')}; controller ${flags('controller')} (${process.env['BENCH_NODE_OPTIONS'] !== undefined ? 'BENCH_NODE_OPTIONS' : 'as the Deployments ship them'})`);
   const workDir = mkdtempSync(join(tmpdir(), 'image-locality-bench-scale-'));
@@ -237,6 +238,7 @@ async function main(): Promise<void> {
     const worst = Math.max(...rows.map((r) => Math.max(r.rssMb, r.peakMb ?? 0)));
     console.log('');
     console.log(`highest RSS of any process at any moment: ${worst} MB (target: under ${LIMIT_MB} MB)`);
+    console.log(machineLine().replace(/^machine: .*, load average/, 'at the end: load average'));
   } finally {
     for (const p of programs.reverse()) await p.stop().catch(() => undefined);
     await cp?.stop();

@@ -76,11 +76,14 @@ describe('e2e real nodes: the webhook in-cluster from the project image, install
     return sum;
   };
 
+  // Seconds since the lab's setup began, printed at each step and at the end.
+  let t0 = 0;
+  const since = (): string => `${((Date.now() - t0) / 1000).toFixed(0)} s`;
+
   before(async function () {
     requireRealNodes(this, { projectImage: true });
     this.timeout(45 * 60_000);
-    const t0 = Date.now();
-    const since = (): string => `${((Date.now() - t0) / 1000).toFixed(0)} s`;
+    t0 = Date.now();
     // A cold build takes many minutes; unchanged inputs reuse the built image at once.
     const image = projectImage();
     console.log(`      [in-cluster] image ${image.name} ${image.built ? 'built' : 'reused'} (${since()})`);
@@ -108,6 +111,7 @@ describe('e2e real nodes: the webhook in-cluster from the project image, install
 
   after(async function () {
     this.timeout(120_000);
+    if (lab) console.log(`      [in-cluster] all tests done (${since()})`);
     await lab?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
   });
