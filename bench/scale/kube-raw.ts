@@ -1,6 +1,6 @@
 /**
  * Plain JSON requests to the API server for the scale benchmark: creating 5,000
- * 20 KB nodes through the generated client would spend most of the time turning
+ * realistic nodes through the generated client would spend most of the time turning
  * them into class instances and back.
  */
 import { request } from 'node:https';

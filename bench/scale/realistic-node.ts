@@ -3,7 +3,7 @@
  * labels and annotations a cloud kubelet and CSI driver set, five conditions with
  * messages, addresses, node info, capacity and allocatable, 50 images with a
  * digest and a tag name each, and managedFields from the kubelet and the
- * controller manager. One such node is about 15-20 KB of JSON, as in real clusters.
+ * controller manager. `npm run bench:scale:memory` prints their average size as stored.
  */
 import type { CatalogueImage } from '../workload.js';
 

@@ -1,8 +1,8 @@
 /**
  * Plain JSON requests to the API server for the few writes and reads the
  * controller makes (pods, events, ImageCaches, its Lease, a ConfigMap). The
- * generated client would load every API and model class of Kubernetes (about 80 MB
- * per process) and turn each answer into class instances; these calls send and
+ * generated client would load every API and model class of Kubernetes into each
+ * process and turn each answer into class instances; these calls send and
  * receive the objects as JSON, as the list-watch transport does.
  */
 import { request as httpRequest, type RequestOptions } from 'node:http';
@@ -13,11 +13,11 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 /**
  * Calls of one client in flight at once; the rest wait their turn. A full pass can
  * want hundreds of status writes of up to 200 KB each: sent all at once, each holds
- * its own TLS connection and buffers, and the process's memory grows by a hundred
- * MB for a moment. client-go bounds its clients in the same spirit (QPS and burst).
+ * its own TLS connection and buffers, and the process's memory jumps for a
+ * moment. client-go bounds its clients in the same spirit (QPS and burst).
  */
 const DEFAULT_MAX_IN_FLIGHT = 8;
-/** The largest answer accepted: a full list of 5,000 realistic nodes is about 75 MB. */
+/** The largest answer accepted, far above a full list of 5,000 realistic nodes (`npm run bench:scale:memory` prints its size). */
 const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
 
 /**

@@ -2,8 +2,8 @@
  * A cluster connection read without @kubernetes/client-node, for the cases a
  * Deployment and a plain kubeconfig use: in-cluster service-account credentials, and
  * a kubeconfig whose current context names a server, a CA and a token or client
- * certificate. Loading the generated client costs a process about 80 MB of memory
- * (every API and model class, and their source text) that `serve` has no use for.
+ * certificate. Loading the generated client costs a process the memory of every API
+ * and model class, and their source text, which `serve` has no use for.
  *
  * Anything else (exec plugins, auth providers, passwords, impersonation, proxies,
  * several kubeconfig files) is answered with `unsupported`, and the caller falls

@@ -1,10 +1,11 @@
 /**
  * Reads a list response (`{"metadata": {...}, "items": [ ... ]}`) as it arrives
  * and hands over each element of `items` as soon as its last byte is in, parsed on
- * its own. A page of 500 realistic nodes is about 7 MB of JSON; parsing it whole
- * keeps the bytes, the string and every parsed object alive at once, and the
- * allocator and V8 keep that high-water mark long after the page is garbage. Item by
- * item, what is alive at a time is one network chunk and one object.
+ * its own. A page of 500 realistic nodes is megabytes of JSON (500 times the node
+ * size `npm run bench:scale:memory` prints); parsing it whole keeps the bytes, the
+ * string and every parsed object alive at once, and the allocator and V8 keep that
+ * high-water mark long after the page is garbage. Item by item, what is alive at a
+ * time is one network chunk and one object.
  *
  * The scan works on bytes: every byte JSON gives structure to ({ } [ ] " \ , :) is
  * ASCII, and no byte of a multi-byte UTF-8 character is, so nothing inside a string

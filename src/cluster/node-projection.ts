@@ -1,8 +1,9 @@
 /**
- * The part of a Node that decisions read. A node object in a real cluster is about
- * 20 KB (managedFields, conditions, 50 images with two names each, addresses,
- * daemon endpoints, node info); the index keeps this projection instead, and the
- * object itself is dropped as soon as it has been read.
+ * The part of a Node that decisions read. A node object in a real cluster is many
+ * KB of JSON (managedFields, conditions, 50 images with two names each, addresses,
+ * daemon endpoints, node info; `npm run bench:scale:memory` prints the size of its
+ * realistic nodes); the index keeps this projection instead, and the object itself
+ * is dropped as soon as it has been read.
  */
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
 import { asArray, isObject } from '../json-shape.js';

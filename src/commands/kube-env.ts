@@ -20,8 +20,9 @@ export function clusterConfigAvailable(): boolean {
 }
 
 /**
- * The generated client's KubeConfig, loaded on demand: importing the package costs
- * a process about 80 MB, which only the programs that call its APIs should pay.
+ * The generated client's KubeConfig, loaded on demand: importing the package loads
+ * every API and model class into the process, which only the programs that call its
+ * APIs should pay for.
  */
 export async function loadKubeConfig(): Promise<KubeConfig> {
   const { KubeConfig } = await import('@kubernetes/client-node');

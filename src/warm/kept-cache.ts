@@ -1,7 +1,7 @@
 /**
- * What a process keeps of each ImageCache it watches. A cache whose status lists
- * 2,000 node entries is about 500 KB of JSON, half of it metadata.managedFields (the
- * API server tracks every list entry's owner); nothing here reads managedFields, and
+ * What a process keeps of each ImageCache it watches. A cache's JSON grows with the
+ * node entries of its status, and metadata.managedFields grows with them (the API
+ * server tracks every list entry's owner); nothing here reads managedFields, and
  * the status entries repeat the same node names, states and timestamps across
  * caches. `serve` needs even less: the warm records are taken from each cache as it
  * arrives, and only its identity is kept, for a deletion the watch missed.
