@@ -7,7 +7,7 @@
 import { createAdmissionEndpoint } from '../src/admission/endpoint.js';
 import { clusterStateFromText } from '../src/cluster/snapshot.js';
 import { adversarialCases, adversarialSnapshot, ADVERSARIAL_NODES, ordinaryReview } from './adversarial-inputs.js';
-import { machineLine } from './stats.js';
+import { loadAtEndLine, machineLine } from './stats.js';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 15);
 
@@ -56,7 +56,7 @@ function main(): void {
     for (const row of rows) console.log('  ' + row.map((cell, i) => (i === 0 || i === 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
     console.log('');
   }
-  console.log(machineLine().replace(/^machine: .*, load average/, 'at the end: load average'));
+  console.log(loadAtEndLine());
 }
 
 main();

@@ -19,7 +19,7 @@ import { log } from '../src/log.js';
 import { runCertsCommand } from '../src/tls/certs-command.js';
 import { generatedContext, measureDecisionCost, type DecisionCost } from './decision-cost.js';
 import { admissionLoad, type LoadResult } from './admission-load.js';
-import { machineLine, oddCount, spread } from './stats.js';
+import { loadAtEndLine, machineLine, oddCount, spread } from './stats.js';
 import { generateSnapshot, imageCatalogue, podReview, prng } from './workload.js';
 
 const NODES = Number(process.env['BENCH_NODES'] ?? 5000);
@@ -152,7 +152,7 @@ async function main(): Promise<void> {
       `rounds (requests/s baseline, product): ${baselineRuns.map((b, i) => `${b.rps.toFixed(0)}/${(productRuns[i] as LoadResult).rps.toFixed(0)}`).join(', ')}`,
       '',
       ...decisionCostLines(warmCost, coldCost),
-      machineLine().replace(/^machine: .*, load average/, 'at the end: load average'),
+      loadAtEndLine(),
     ];
     process.stdout.write(lines.join('\n') + '\n');
   } finally {

@@ -5,10 +5,16 @@
  */
 import { cpus, loadavg, totalmem } from 'node:os';
 
+const loadAverage = (): string => `load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} (1/5/15 min)`;
+
 export function machineLine(): string {
   const cpu = cpus();
-  const load = loadavg().map((l) => l.toFixed(1)).join(' ');
-  return `machine: ${cpu.length} x ${cpu[0]?.model ?? 'unknown cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}, load average ${load} (1/5/15 min)`;
+  return `machine: ${cpu.length} x ${cpu[0]?.model ?? 'unknown cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}, ${loadAverage()}`;
+}
+
+/** The closing line: the load once the measurement is over. */
+export function loadAtEndLine(): string {
+  return `at the end: ${loadAverage()}`;
 }
 
 /** Round counts must be odd, so that the median is one of the measured values. */

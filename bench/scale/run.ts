@@ -3,10 +3,10 @@
  * control plane. Each part is its own module and prints its own lines;
  * BENCH_SCALE_PARTS=placement (comma-separated) runs only the parts named.
  */
-import { cpus, totalmem } from 'node:os';
 import { log } from '../../src/log.js';
 import { runMemoryPart } from './memory-part.js';
 import { runPlacementPart } from './placement.js';
+import { loadAtEndLine, machineLine } from '../stats.js';
 
 const PARTS: Record<string, (progress: (line: string) => void) => Promise<string[]>> = {
   placement: runPlacementPart,
@@ -16,8 +16,7 @@ const PARTS: Record<string, (progress: (line: string) => void) => Promise<string
 async function main(): Promise<void> {
   log.level = 'warn';
   const wanted = (process.env['BENCH_SCALE_PARTS'] ?? Object.keys(PARTS).join(',')).split(',');
-  const cpu = cpus();
-  const lines = [`machine: ${cpu.length} x ${cpu[0]?.model ?? 'unknown cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`];
+  const lines = [machineLine()];
   for (const name of wanted) {
     const part = PARTS[name];
     if (!part) throw new Error(`unknown part "${name}"; parts: ${Object.keys(PARTS).join(', ')}`);
@@ -25,6 +24,7 @@ async function main(): Promise<void> {
     const out = await part((line) => process.stderr.write(`[${name}] ${line}\n`));
     lines.push('', ...out, `(${name}: ${((Date.now() - started) / 1000).toFixed(0)} s)`);
   }
+  lines.push('', loadAtEndLine());
   process.stdout.write(lines.join('\n') + '\n');
 }
 
