@@ -534,7 +534,8 @@ export class WarmController {
       targets.set(image.image, [...warm.slice(0, spec.minNodes), ...extra]);
     }
     const observations: ImageNodeObservation[] = [];
-    const wantedNodes = new Set<string>();
+    // Without minNodes every image targets the eligible nodes, already sorted and distinct.
+    const wantedNodes = spec.minNodes === undefined ? undefined : new Set<string>();
     let cached = 0;
     let hasWork = false;
     for (const image of spec.spec.images) {
@@ -543,7 +544,7 @@ export class WarmController {
       const history = view.historyOf(image.image);
       const lastPulled = view.lastPulledOf(image.image);
       for (const node of targets.get(image.image) ?? []) {
-        wantedNodes.add(node);
+        wantedNodes?.add(node);
         const held = holders?.has(node) === true && !view.refresh(image.image, node);
         // A record being verified again still counts (and must, on every replica) until the pull says otherwise.
         const reverify = held && view.reverify(image.image, node);
@@ -567,7 +568,7 @@ export class WarmController {
     const status = buildImageCacheStatus({
       generation: spec.cache.metadata?.generation,
       images: spec.spec.images,
-      wantedNodes: [...wantedNodes],
+      wantedNodes: wantedNodes ? [...wantedNodes] : spec.spec.images.length > 0 ? eligible.names : [],
       observations,
       previous: spec.cache.status,
       now: new Date(now),

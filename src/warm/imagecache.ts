@@ -440,6 +440,12 @@ function truncate(s: string, max: number): string {
 const STATE_ORDER: Record<ImageNodeState, number> = { failed: 0, pulling: 1, pending: 2, cached: 3 };
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
+/** Sorted without duplicates already (the eligible nodes are): no copy, set or sort needed. */
+function ascending(names: readonly string[]): boolean {
+  for (let i = 1; i < names.length; i++) if (!((names[i - 1] as string) < (names[i] as string))) return false;
+  return true;
+}
+
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
@@ -474,15 +480,14 @@ export function setCondition(conditions: readonly Condition[] | undefined, cond:
 export function buildImageCacheStatus(input: BuildStatusInput): ImageCacheStatus {
   const now = input.now;
   const nowText = rfc3339(now);
-  const nodes = [...new Set(input.wantedNodes)].sort(byString);
-  const nodeSet = new Set(nodes);
+  const nodes = ascending(input.wantedNodes) ? input.wantedNodes : [...new Set(input.wantedNodes)].sort(byString);
   const imageRefs = new Map<string, string>();
   for (const img of input.images) if (!imageRefs.has(img.image)) imageRefs.set(img.image, img.reference);
   const images = [...imageRefs.keys()].sort(byString);
 
   const observed = new Map<string, Map<string, ImageNodeObservation>>();
   for (const o of input.observations) {
-    if (!imageRefs.has(o.image) || !nodeSet.has(o.node)) continue;
+    // Pairs outside images x nodes are never looked up below.
     let perNode = observed.get(o.image);
     if (!perNode) observed.set(o.image, (perNode = new Map()));
     perNode.set(o.node, o);
@@ -493,47 +498,77 @@ export function buildImageCacheStatus(input: BuildStatusInput): ImageCacheStatus
   }
 
   const perImageBudget = Math.max(1, Math.floor((input.maxNodeEntries ?? DEFAULT_MAX_NODE_ENTRIES) / Math.max(1, images.length)));
-  const cachedPerNode = new Map<string, number>();
+  /** Per node (by position in `nodes`): how many images it holds. */
+  const cachedPerNode = new Uint32Array(nodes.length);
   const totals = { cached: 0, failed: 0, pulling: 0, pending: 0 };
   let firstFailure: { image: string; node: string; reason: string | undefined } | undefined;
 
+  // Per image: each node's state first (counts need them all), then entry objects
+  // only for the nodes listed, so an image on thousands of nodes allocates no more
+  // than the budget.
+  const states: ImageNodeState[] = new Array<ImageNodeState>(nodes.length);
   const imageStatuses: ImageStatus[] = images.map((image) => {
     const obs = observed.get(image);
     const prev = previous.get(image);
-    const entries: ImageNodeStatus[] = nodes.map((node) => {
+    let cached = 0;
+    let failed = 0;
+    let pulling = 0;
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i] as string;
+      const o = obs?.get(node);
+      const state = o?.state && STATE_ORDER[o.state] !== undefined ? o.state : 'pending';
+      states[i] = state;
+      if (state === 'cached') {
+        cached++;
+        cachedPerNode[i] = (cachedPerNode[i] ?? 0) + 1;
+      } else if (state === 'failed') {
+        failed++;
+        if (!firstFailure) firstFailure = { image, node, reason: o?.reason ? truncate(o.reason, MAX_REASON_LENGTH) : undefined };
+      } else if (state === 'pulling') {
+        pulling++;
+      }
+    }
+    const pending = nodes.length - cached - failed - pulling;
+    totals.cached += cached;
+    totals.failed += failed;
+    totals.pulling += pulling;
+    totals.pending += pending;
+    // Over budget: failed, then pulling, then pending, then cached nodes, each by
+    // name, up to the budget; listed in name order.
+    let quota: Record<ImageNodeState, number> | undefined;
+    if (nodes.length > perImageBudget) {
+      let left = perImageBudget;
+      const take = (n: number): number => {
+        const t = Math.min(n, left);
+        left -= t;
+        return t;
+      };
+      quota = { failed: take(failed), pulling: take(pulling), pending: take(pending), cached: take(cached) };
+    }
+    const listed: ImageNodeStatus[] = [];
+    for (let i = 0; i < nodes.length; i++) {
+      const state = states[i] as ImageNodeState;
+      if (quota) {
+        if (quota[state] === 0) continue;
+        quota[state]--;
+      }
+      const node = nodes[i] as string;
       const o = obs?.get(node);
       const p = prev?.get(node);
-      const state = o?.state && STATE_ORDER[o.state] !== undefined ? o.state : 'pending';
       const reason = o?.reason ? truncate(o.reason, MAX_REASON_LENGTH) : undefined;
       const lastPulledTime = timeValue(o?.lastPulledTime) ?? p?.lastPulledTime;
       const lastTransitionTime =
         timeValue(o?.lastTransitionTime) ?? (p && p.state === state && p.lastTransitionTime ? p.lastTransitionTime : nowText);
-      return {
-        node,
-        state,
-        ...(reason !== undefined ? { reason } : {}),
-        ...(lastPulledTime !== undefined ? { lastPulledTime } : {}),
-        lastTransitionTime,
-      };
-    });
-    let cached = 0;
-    let failed = 0;
-    for (const e of entries) {
-      totals[e.state]++;
-      if (e.state === 'cached') {
-        cached++;
-        cachedPerNode.set(e.node, (cachedPerNode.get(e.node) ?? 0) + 1);
-      } else if (e.state === 'failed') {
-        failed++;
-        if (!firstFailure) firstFailure = { image, node: e.node, reason: e.reason };
-      }
-    }
-    let listed = entries;
-    if (entries.length > perImageBudget) {
-      listed = [...entries]
-        .sort((a, b) => STATE_ORDER[a.state] - STATE_ORDER[b.state] || byString(a.node, b.node))
-        .slice(0, perImageBudget)
-        .sort((a, b) => byString(a.node, b.node));
+      // One literal per shape: no temporary objects per entry, and the same key order as before.
+      const entry: ImageNodeStatus =
+        reason !== undefined
+          ? lastPulledTime !== undefined
+            ? { node, state, reason, lastPulledTime, lastTransitionTime }
+            : { node, state, reason, lastTransitionTime }
+          : lastPulledTime !== undefined
+          ? { node, state, lastPulledTime, lastTransitionTime }
+          : { node, state, lastTransitionTime };
+      listed.push(entry);
     }
     return {
       image,
@@ -541,13 +576,13 @@ export function buildImageCacheStatus(input: BuildStatusInput): ImageCacheStatus
       cachedNodes: cached,
       ...(failed > 0 ? { failedNodes: failed } : {}),
       wantedNodes: nodes.length,
-      ...(listed.length < entries.length ? { omittedNodes: entries.length - listed.length } : {}),
+      ...(listed.length < nodes.length ? { omittedNodes: nodes.length - listed.length } : {}),
       nodes: listed,
     };
   });
 
   let cachedNodes = 0;
-  if (images.length > 0) for (const n of cachedPerNode.values()) if (n === images.length) cachedNodes++;
+  if (images.length > 0) for (const n of cachedPerNode) if (n === images.length) cachedNodes++;
 
   const pairs = images.length * nodes.length;
   let ready: Omit<Condition, 'lastTransitionTime'>;
@@ -626,16 +661,35 @@ export function buildInvalidSpecStatus(input: {
   return status;
 }
 
-/** JSON-like value with object keys sorted and undefined members dropped, for comparison. */
-function canonical(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(canonical);
-  if (v instanceof Date) return rfc3339(v);
-  if (isObject(v)) {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) if (v[k] !== undefined) out[k] = canonical(v[k]);
-    return out;
+/**
+ * Whether `a` and `b` serialize to the same JSON once object keys are sorted and
+ * undefined members dropped (a Date as metav1.Time). Compared in place: a full
+ * pass compares hundreds of statuses of thousands of node entries, and copying
+ * both sides to strings each time cost more than building them.
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a instanceof Date) a = rfc3339(a);
+  if (b instanceof Date) b = rfc3339(b);
+  if (typeof a === 'number' && typeof b === 'number') return a === b || (!Number.isFinite(a) && !Number.isFinite(b));
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    // JSON writes an undefined element as null.
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i] ?? null, b[i] ?? null)) return false;
+    return true;
   }
-  return v;
+  if (!isObject(a) || !isObject(b)) return a === b;
+  let defined = 0;
+  for (const key in a) {
+    if (!Object.hasOwn(a, key)) continue;
+    const value = a[key];
+    if (value === undefined) continue;
+    defined++;
+    const other = b[key];
+    if (other === undefined || !Object.hasOwn(b, key) || !sameJson(value, other)) return false;
+  }
+  for (const key in b) if (Object.hasOwn(b, key) && b[key] !== undefined) defined--;
+  return defined === 0;
 }
 
 /**
@@ -643,5 +697,5 @@ function canonical(v: unknown): unknown {
  * undefined members do not count; list order does (the builder is deterministic).
  */
 export function statusChanged(old: ImageCacheStatus | undefined | null, next: ImageCacheStatus | undefined | null): boolean {
-  return JSON.stringify(canonical(old ?? {})) !== JSON.stringify(canonical(next ?? {}));
+  return !sameJson(old ?? {}, next ?? {});
 }
