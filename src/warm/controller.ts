@@ -119,6 +119,7 @@ class TermView {
   private readonly lastPulled = new Map<string, Map<string, Date>>();
   private readonly refreshed = new Map<string, Set<string>>();
   private readonly reverifying = new Map<string, Set<string>>();
+  private readonly droppedRecords = new Map<string, Map<string, DropReason>>();
   private keys: Set<string> | undefined;
 
   constructor(private readonly term: TermState) {
@@ -139,6 +140,10 @@ class TermView {
       const [image, node] = splitKey(key);
       group(this.reverifying, image, () => new Set<string>()).add(node);
     }
+    for (const [key, reason] of term.dropped) {
+      const [image, node] = splitKey(key);
+      group(this.droppedRecords, image, () => new Map<string, DropReason>()).set(node, reason);
+    }
   }
 
   pendingNodes(imageKey: string): ReadonlySet<string> {
@@ -155,6 +160,9 @@ class TermView {
   }
   reverify(imageKey: string, node: string): boolean {
     return this.reverifying.get(imageKey)?.has(node) === true;
+  }
+  droppedOf(imageKey: string): ReadonlyMap<string, DropReason> | undefined {
+    return this.droppedRecords.get(imageKey);
   }
   inFlightKeys(): ReadonlySet<string> {
     this.keys ??= new Set(this.term.pending.keys());
@@ -543,6 +551,7 @@ export class WarmController {
       const pending = view.pendingNodes(image.image);
       const history = view.historyOf(image.image);
       const lastPulled = view.lastPulledOf(image.image);
+      const droppedRecords = view.droppedOf(image.image);
       for (const node of targets.get(image.image) ?? []) {
         wantedNodes?.add(node);
         const held = holders?.has(node) === true && !view.refresh(image.image, node);
@@ -557,7 +566,7 @@ export class WarmController {
           if (reverify && !pending.has(node)) hasWork = true;
         } else {
           const failed = history?.get(node);
-          const dropped = failed ? undefined : this.term.dropped.get(pullKeyString({ imageKey: image.image, node }));
+          const dropped = failed ? undefined : droppedRecords?.get(node);
           if (failed) observations.push({ image: image.image, node, state: 'failed', reason: failed.lastReason ?? 'PullFailed' });
           else if (dropped) observations.push({ image: image.image, node, state: 'pending', reason: DROPPED_RECORD_REASON[dropped] });
           // Backing off counts as work: its retry falls due later (nextDue wakes the loop).

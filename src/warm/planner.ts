@@ -150,8 +150,17 @@ export function planPulls(input: PlannerInput): PlanResult {
     }
     return ok;
   };
-  // Building a key string per pair costs; without any history there is nothing to look up.
-  const history = input.history.size > 0 ? input.history : undefined;
+  // History grouped by image once per plan: a key string per pair would cost a
+  // string for each of the (up to a million) pairs a full pass plans.
+  const historyByImage = new Map<string, Map<string, PullHistory>>();
+  for (const [key, h] of input.history) {
+    const bar = key.indexOf('|');
+    if (bar < 0) continue;
+    const imageKey = key.slice(0, bar);
+    let perNode = historyByImage.get(imageKey);
+    if (!perNode) historyByImage.set(imageKey, (perNode = new Map()));
+    perNode.set(key.slice(bar + 1), h);
+  }
 
   const result: PlanResult = { start: [], deferred: 0, backingOff: 0, present: 0, inFlight: 0, unusable: 0 };
   const lanes = new Map<string, Lane>();
@@ -174,6 +183,7 @@ export function planPulls(input: PlannerInput): PlanResult {
       lanes.set(imageKey, lane);
     }
     const flying = flyingByImage.get(imageKey);
+    const history = historyByImage.get(imageKey);
     for (const node of want.targetNodes) {
       if (typeof node !== 'string' || node === '') continue;
       const prior = lane.seen.get(node);
@@ -190,7 +200,7 @@ export function planPulls(input: PlannerInput): PlanResult {
       if (input.isPresent(imageKey, node)) result.present++;
       else if (flying?.has(node)) result.inFlight++;
       else if (!isUsable(node)) result.unusable++;
-      else if (history && isBackingOff(history.get(pullKeyString({ imageKey, node })), input.now)) result.backingOff++;
+      else if (history && isBackingOff(history.get(node), input.now)) result.backingOff++;
       else {
         candidate = lane.nodes.length;
         lane.nodes.push(node);
