@@ -93,8 +93,14 @@ interface Lane {
    */
   nodes: string[];
   wants: WantedImage[];
-  /** node -> candidate index, or -1 for a pair that was skipped; dedupes pairs. */
-  seen: Map<string, number>;
+  /**
+   * node -> candidate index, or -1 for a pair that was skipped; dedupes pairs.
+   * Made only when needed: the first want of a lane whose nodes are sorted and
+   * distinct (the eligible nodes are) cannot repeat a pair, and most lanes have
+   * one want. Until then `firstTargets` holds that want's nodes.
+   */
+  seen: Map<string, number> | undefined;
+  firstTargets: readonly string[] | undefined;
   /** Pull secrets merged in from later wants in the same namespace, by candidate index. */
   extraSecrets: Map<number, Array<readonly unknown[]>> | undefined;
   next: number;
@@ -176,7 +182,8 @@ export function planPulls(input: PlannerInput): PlanResult {
         load: imageLoad.get(imageKey) ?? 0,
         nodes: [],
         wants: [],
-        seen: new Map(),
+        seen: undefined,
+        firstTargets: undefined,
         extraSecrets: undefined,
         next: 0,
       };
@@ -184,9 +191,12 @@ export function planPulls(input: PlannerInput): PlanResult {
     }
     const flying = flyingByImage.get(imageKey);
     const history = historyByImage.get(imageKey);
+    let seen = lane.seen;
+    if (!seen && lane.firstTargets === undefined && ascending(want.targetNodes)) lane.firstTargets = want.targetNodes;
+    else seen = seenOf(lane);
     for (const node of want.targetNodes) {
       if (typeof node !== 'string' || node === '') continue;
-      const prior = lane.seen.get(node);
+      const prior = seen?.get(node);
       if (prior !== undefined) {
         if (prior >= 0 && (lane.wants[prior] as WantedImage).namespace === want.namespace && want.pullSecrets.length > 0) {
           lane.extraSecrets ??= new Map();
@@ -207,7 +217,7 @@ export function planPulls(input: PlannerInput): PlanResult {
         lane.wants.push(want);
         candidates++;
       }
-      lane.seen.set(node, candidate);
+      seen?.set(node, candidate);
     }
   }
 
@@ -236,6 +246,31 @@ export function planPulls(input: PlannerInput): PlanResult {
   }
   result.deferred = candidates - result.start.length;
   return result;
+}
+
+/** Strictly ascending strings: no pair can repeat within them. */
+function ascending(nodes: readonly unknown[]): boolean {
+  for (let i = 1; i < nodes.length; i++) if (!((nodes[i - 1] as string) < (nodes[i] as string))) return false;
+  return true;
+}
+
+/**
+ * The lane's dedupe map, made from its first want when a later want arrives:
+ * candidates were appended in that want's order, so walking both side by side
+ * tells each node's candidate index (or -1: skipped).
+ */
+function seenOf(lane: Lane): Map<string, number> {
+  if (lane.seen) return lane.seen;
+  const seen = new Map<string, number>();
+  let j = 0;
+  for (const node of lane.firstTargets ?? []) {
+    if (typeof node !== 'string' || node === '') continue;
+    if (j < lane.nodes.length && lane.nodes[j] === node) seen.set(node, j++);
+    else seen.set(node, -1);
+  }
+  lane.seen = seen;
+  lane.firstTargets = undefined;
+  return seen;
 }
 
 function plannedPull(lane: Lane, i: number): PlannedPull {

@@ -65,6 +65,25 @@ describe('warm/planner', () => {
       expect(plan).to.include({ present: 1, inFlight: 1 });
     });
 
+    it('plans a pair once when a later want of the same image lists it again, whichever want lists its nodes in order', () => {
+      for (const [first, second] of [
+        [['n1', 'n2', 'n3'], ['n3', 'n2', 'n1', 'n4']],
+        [['n3', 'n1', 'n2', 'n1'], ['n1', 'n2', 'n3', 'n4']],
+      ] as const) {
+        const plan = planPulls(
+          input({
+            wanted: [want(A, [...first], { source: 'imagecache ops/one' }), want(A, [...second], { pullSecrets: ['reg'], source: 'imagecache ops/two' })],
+            isPresent: (_image, node) => node === 'n2',
+          }),
+        );
+        expect(plan.start.map((p) => [p.node, p.source, p.pullSecrets]).sort()).to.deep.equal([
+          ...['n1', 'n3'].map((n) => [n, 'imagecache ops/one', ['reg']]),
+          ['n4', 'imagecache ops/two', ['reg']],
+        ]);
+        expect(plan).to.include({ present: 1, deferred: 0 });
+      }
+    });
+
     it('never pulls onto a cordoned or NotReady node', () => {
       const plan = planPulls(input({ wanted: [want(A, ['n1', 'down', 'n2'])], nodeUsable: (n) => n !== 'down' }));
       expect(pairs(plan)).to.deep.equal(['a:1@n1', 'a:1@n2']);
