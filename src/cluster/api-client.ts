@@ -7,7 +7,7 @@
  */
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { ApiConnection } from './api-connection.js';
+import { apiUrl, statusDetail, type ApiConnection } from './api-connection.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 /**
@@ -32,7 +32,8 @@ export class ApiError extends Error {
     readonly path: string,
     readonly body: string,
   ) {
-    super(`${method} ${path}: HTTP ${code}${statusMessage(body)}`);
+    const detail = statusDetail(body);
+    super(`${method} ${path}: HTTP ${code}${detail ? `: ${detail}` : ''}`);
   }
 }
 
@@ -74,10 +75,7 @@ export class ApiClient {
   }
 
   private async send<T>(method: string, path: string, options: CallOptions): Promise<T> {
-    const cluster = this.connection.getCurrentCluster();
-    if (!cluster) throw new Error('the cluster configuration has no current cluster');
-    const url = new URL(cluster.server + path);
-    for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
+    const url = apiUrl(this.connection, path, options.query);
     const text = options.body === undefined ? undefined : JSON.stringify(options.body);
     const headers: Record<string, string | number> = { Accept: 'application/json' };
     if (text !== undefined) {
@@ -118,14 +116,4 @@ function exchange(url: URL, options: RequestOptions, body: string | undefined): 
     req.on('error', reject);
     req.end(body);
   });
-}
-
-function statusMessage(body: string): string {
-  try {
-    const status = JSON.parse(body) as { message?: unknown };
-    if (typeof status?.message === 'string') return `: ${status.message}`;
-  } catch {
-    // Not a Status object.
-  }
-  return body ? `: ${body.slice(0, 200)}` : '';
 }

@@ -8,7 +8,7 @@
  */
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { ApiConnection } from './api-connection.js';
+import { apiUrl, statusDetail, type ApiConnection } from './api-connection.js';
 import { ListStreamParser } from './list-stream.js';
 import type { ListPageEnd, ListWatchTransport, WatchHandle } from './list-watch.js';
 
@@ -32,10 +32,7 @@ export class ApiRequestError extends Error {
 
 export function kubeTransport(connection: ApiConnection): ListWatchTransport {
   const prepare = async (path: string, query: Record<string, string>): Promise<{ url: URL; options: RequestOptions }> => {
-    const cluster = connection.getCurrentCluster();
-    if (!cluster) throw new Error('the cluster configuration has no current cluster');
-    const url = new URL(cluster.server + path);
-    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+    const url = apiUrl(connection, path, query);
     const options: RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } };
     await connection.applyToHTTPSOptions(options);
     return { url, options };
@@ -141,7 +138,7 @@ function openStream(url: URL, options: RequestOptions): Promise<{ request: Clien
         if (size < MAX_ERROR_BODY_BYTES) chunks.push(chunk);
         size += chunk.length;
       });
-      response.on('end', () => reject(new ApiRequestError(response.statusCode ?? 0, url.pathname, statusMessage(Buffer.concat(chunks).toString('utf8')))));
+      response.on('end', () => reject(new ApiRequestError(response.statusCode ?? 0, url.pathname, statusDetail(Buffer.concat(chunks).toString('utf8')))));
       response.on('error', reject);
     });
     request.on('timeout', () => request.destroy(new Error(`GET ${url.pathname} timed out after ${options.timeout} ms`)));
@@ -180,12 +177,3 @@ export class LineSplitter {
   }
 }
 
-function statusMessage(body: string): string {
-  try {
-    const status = JSON.parse(body) as { message?: unknown };
-    if (typeof status.message === 'string') return status.message;
-  } catch {
-    // Not a Status object.
-  }
-  return body.slice(0, 200);
-}
